@@ -1,0 +1,13 @@
+/**
+ * raft-io: a Raft consensus and replicated-log engine for Deno and Node.
+ *
+ * @example
+ * ```ts
+ * import { crc32c } from "@raft-io/raft";
+ * crc32c(new TextEncoder().encode("123456789")); // 0xe3069283
+ * ```
+ *
+ * @module
+ */
+
+export * from "./src/log/mod.ts";

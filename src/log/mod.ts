@@ -1,0 +1,9 @@
+/**
+ * Log stores: the {@linkcode RaftLog} interface and its implementations.
+ *
+ * @module
+ */
+
+export * from "./raft_log.ts";
+export { LogContinuityError, LogState } from "./log_state.ts";
+export { MemoryLog } from "./memory_log.ts";
