@@ -1,0 +1,7 @@
+/**
+ * The consensus core: a pure, synchronous, deterministic Raft node.
+ *
+ * @module
+ */
+
+export * from "./messages.ts";
