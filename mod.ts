@@ -10,4 +10,6 @@
  * @module
  */
 
+export * from "./src/codec/mod.ts";
 export * from "./src/log/mod.ts";
+export { wasmAvailable } from "./src/wasm/codec_wasm.ts";
