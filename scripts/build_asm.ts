@@ -31,7 +31,9 @@ async function compile(sources: Record<string, string>): Promise<Uint8Array> {
 
 function toBase64(bytes: Uint8Array): string {
   let binary = "";
-  for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
+  for (let i = 0; i < bytes.length; i++) {
+    binary += String.fromCharCode(bytes[i]);
+  }
   return btoa(binary);
 }
 
@@ -81,6 +83,8 @@ if (check) {
 } else {
   await Deno.writeTextFile(OUTPUT, text);
   console.log(
-    `build:asm: wrote ${first.length} bytes of WASM, sources ${hash.slice(0, 12)}`,
+    `build:asm: wrote ${first.length} bytes of WASM, sources ${
+      hash.slice(0, 12)
+    }`,
   );
 }

@@ -80,7 +80,9 @@ function readU32(bytes: Uint8Array, p: number): number {
 
 function pickBackend(requested: CodecBackend | undefined): CodecBackend {
   if (requested === "wasm" && !wasmAvailable()) {
-    throw new Error("the WASM codec was requested but WebAssembly is unavailable");
+    throw new Error(
+      "the WASM codec was requested but WebAssembly is unavailable",
+    );
   }
   return requested ?? (wasmAvailable() ? "wasm" : "ts");
 }
@@ -141,7 +143,9 @@ export class RecordEncoder {
    */
   reserve(type: number, size: number): Uint8Array {
     if (!Number.isInteger(type) || type < 0 || type > 255) {
-      throw new RangeError(`record type must be an integer 0..255, got ${type}`);
+      throw new RangeError(
+        `record type must be an integer 0..255, got ${type}`,
+      );
     }
     if (!Number.isInteger(size) || size < 0 || size > MAX_RECORD_PAYLOAD) {
       throw new RangeError(
@@ -310,7 +314,9 @@ class OffsetList {
       grown.set(this.data.subarray(0, this.length));
       this.data = grown;
     }
-    for (let i = 0; i < count; i++) this.data[this.length + i] = chunk[i] + shift;
+    for (let i = 0; i < count; i++) {
+      this.data[this.length + i] = chunk[i] + shift;
+    }
     this.length += count;
   }
 }
@@ -367,7 +373,10 @@ export function decodeRecordsStrict(
   return decoded;
 }
 
-function decodeReference(bytes: Uint8Array, maxPayload: number): DecodedRecords {
+function decodeReference(
+  bytes: Uint8Array,
+  maxPayload: number,
+): DecodedRecords {
   const list = new OffsetList();
   const out = new Uint32Array(OUT_CAPACITY);
   let pos = 0;
@@ -422,7 +431,13 @@ function decodeWasm(bytes: Uint8Array, maxPayload: number): DecodedRecords {
     window = WINDOW_BYTES;
     if (reason === StopReason.none) {
       if (pos === bytes.length) {
-        return new DecodedRecords(bytes, list.data, list.length, pos, undefined);
+        return new DecodedRecords(
+          bytes,
+          list.data,
+          list.length,
+          pos,
+          undefined,
+        );
       }
       continue;
     }

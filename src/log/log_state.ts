@@ -113,7 +113,9 @@ export class LogState {
         );
       }
       if (!Number.isSafeInteger(e.term) || e.term < 1) {
-        throw new LogContinuityError(`append: entry ${e.index} has invalid term ${e.term}`);
+        throw new LogContinuityError(
+          `append: entry ${e.index} has invalid term ${e.term}`,
+        );
       }
       expected++;
     }
@@ -128,7 +130,9 @@ export class LogState {
       );
     }
     if (from < this.#offset) {
-      throw new LogContinuityError(`truncate(${from}): below the first held index ${this.#offset}`);
+      throw new LogContinuityError(
+        `truncate(${from}): below the first held index ${this.#offset}`,
+      );
     }
     if (from > this.lastIndex()) return;
     this.#entries.length = from - this.#offset;
@@ -143,7 +147,9 @@ export class LogState {
   setHardState(hardState: HardState): void {
     const { term, vote, commit } = hardState;
     if (![term, vote, commit].every((n) => Number.isSafeInteger(n) && n >= 0)) {
-      throw new RangeError(`setHardState: fields must be non-negative safe integers`);
+      throw new RangeError(
+        `setHardState: fields must be non-negative safe integers`,
+      );
     }
     this.#hardState = { term, vote, commit };
   }
@@ -178,7 +184,9 @@ export class LogState {
   /** See {@linkcode RaftLog.applySnapshot}. */
   applySnapshot(meta: SnapshotMeta, data: Uint8Array): void {
     if (meta.index < 1 || meta.term < 1) {
-      throw new LogContinuityError(`applySnapshot: index and term must be positive`);
+      throw new LogContinuityError(
+        `applySnapshot: index and term must be positive`,
+      );
     }
     this.#snapshot = freezeMeta(meta);
     this.#snapshotData = data;
@@ -203,5 +211,9 @@ export class LogState {
 }
 
 function freezeMeta(meta: SnapshotMeta): SnapshotMeta {
-  return Object.freeze({ index: meta.index, term: meta.term, config: meta.config });
+  return Object.freeze({
+    index: meta.index,
+    term: meta.term,
+    config: meta.config,
+  });
 }
