@@ -1,6 +1,6 @@
 /**
- * Binary primitives of the wire codec: a growable {@linkcode Writer} over a
- * reused buffer and a bounds-checked {@linkcode Reader}.
+ * Binary primitives of the wire codec: a growable {@linkcode ByteWriter} over a
+ * reused buffer and a bounds-checked {@linkcode ByteReader}.
  *
  * All multi-byte numbers are little-endian. A 64-bit number is two `u32`
  * halves (low first) and must be a safe integer (`<= 2^53 - 1`): the high
@@ -20,30 +20,33 @@ const TWO_POW_32 = 0x1_0000_0000;
 /** Largest high half of a 64-bit number that still gives a safe integer. */
 const MAX_SAFE_HIGH = 0x1f_ffff;
 const MAX_U32 = 0xffff_ffff;
-const EMPTY = new Uint8Array(0);
 
 /**
  * A growable byte writer. The buffer is reused across messages: call
- * {@linkcode Writer.reset} and write again; the capacity doubles when
+ * {@linkcode ByteWriter.reset} and write again; the capacity doubles when
  * needed. Every number is checked before it is written.
  *
  * @example
  * ```ts
- * import { Writer } from "./binary.ts";
- * const w = new Writer();
+ * import { ByteWriter } from "./binary.ts";
+ * const w = new ByteWriter();
  * w.u8(1);
  * w.u64(2 ** 40, "term");
  * w.bytes(new Uint8Array([1, 2, 3]), "data");
  * w.toBytes().byteLength; // 1 + 8 + 4 + 3 = 16
  * ```
  */
-export class Writer {
+export class ByteWriter {
   private buf: Uint8Array;
   private view: DataView;
   /** Number of bytes written since the last reset. */
   pos = 0;
 
-  /** @param initialCapacity starting buffer size in bytes */
+  /**
+   * Creates a writer with an empty buffer.
+   *
+   * @param initialCapacity starting buffer size in bytes
+   */
   constructor(initialCapacity = 1024) {
     this.buf = new Uint8Array(Math.max(16, initialCapacity));
     this.view = new DataView(this.buf.buffer);
@@ -162,39 +165,32 @@ export class Writer {
  *
  * @example
  * ```ts
- * import { Reader } from "./binary.ts";
- * const r = new Reader(new Uint8Array([7, 0, 0, 0]));
+ * import { ByteReader } from "./binary.ts";
+ * const r = new ByteReader(new Uint8Array([7, 0, 0, 0]));
  * r.u32("count"); // 7
  * r.expectEnd();
  * ```
  */
-export class Reader {
+export class ByteReader {
   /** Offset of the next byte to read. */
   pos: number;
   /** Offset just past the last readable byte. */
   end: number;
   private readonly buf: Uint8Array;
   private readonly view: DataView;
-  /** When true, byte fields are copies; when false, views into the input. */
-  private readonly copy: boolean;
 
   /**
-   * @param bytes the input
+   * Creates a reader over `bytes[start, end)`.
+   *
+   * @param bytes the input (byte fields are returned as views into it)
    * @param start first offset to read
    * @param end offset just past the last byte to read
-   * @param copy return copies of byte fields (default) rather than views
    */
-  constructor(
-    bytes: Uint8Array,
-    start = 0,
-    end: number = bytes.byteLength,
-    copy = true,
-  ) {
+  constructor(bytes: Uint8Array, start = 0, end: number = bytes.byteLength) {
     this.buf = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.pos = start;
     this.end = end;
-    this.copy = copy;
   }
 
   /** Bytes left before `end`. */
@@ -202,17 +198,9 @@ export class Reader {
     return this.end - this.pos;
   }
 
-  private short(need: number, field: string): never {
-    throw new MessageDecodeError(
-      "short_read",
-      this.pos,
-      `${field} needs ${need} bytes but only ${this.end - this.pos} remain`,
-    );
-  }
-
   /** Reads one byte. */
   u8(field: string): number {
-    if (this.pos + 1 > this.end) this.short(1, field);
+    if (this.pos + 1 > this.end) shortRead(this, 1, field);
     return this.buf[this.pos++];
   }
 
@@ -232,7 +220,7 @@ export class Reader {
 
   /** Reads a 32-bit unsigned integer. */
   u32(field: string): number {
-    if (this.pos + 4 > this.end) this.short(4, field);
+    if (this.pos + 4 > this.end) shortRead(this, 4, field);
     const v = this.view.getUint32(this.pos, true);
     this.pos += 4;
     return v;
@@ -240,7 +228,7 @@ export class Reader {
 
   /** Reads a 64-bit unsigned integer that must be a safe integer. */
   u64(field: string): number {
-    if (this.pos + 8 > this.end) this.short(8, field);
+    if (this.pos + 8 > this.end) shortRead(this, 8, field);
     const low = this.view.getUint32(this.pos, true);
     const high = this.view.getUint32(this.pos + 4, true);
     if (high > MAX_SAFE_HIGH) {
@@ -281,7 +269,7 @@ export class Reader {
     return n;
   }
 
-  /** Reads a `u32` length (at most `max`) and that many bytes. */
+  /** Reads a `u32` length (at most `max`) and that many bytes, as a view into the input. */
   bytes(max: number, field: string): Uint8Array {
     const at = this.pos;
     const n = this.u32(field);
@@ -299,12 +287,9 @@ export class Reader {
         `${field} is ${n} bytes long but only ${this.end - this.pos} remain`,
       );
     }
-    if (n === 0) return this.copy ? new Uint8Array(0) : EMPTY;
     const start = this.pos;
     this.pos += n;
-    return this.copy
-      ? this.buf.slice(start, start + n)
-      : this.buf.subarray(start, start + n);
+    return this.buf.subarray(start, start + n);
   }
 
   /** Throws `trailing_bytes` unless everything up to `end` was read. */
@@ -317,4 +302,12 @@ export class Reader {
       );
     }
   }
+}
+
+function shortRead(r: ByteReader, need: number, field: string): never {
+  throw new MessageDecodeError(
+    "short_read",
+    r.pos,
+    `${field} needs ${need} bytes but only ${r.end - r.pos} remain`,
+  );
 }

@@ -57,6 +57,8 @@ export class MessageDecodeError extends Error {
   readonly offset: number;
 
   /**
+   * Creates the error; the message names the field, the reason and the offset.
+   *
    * @param reason which rule the bytes broke
    * @param offset byte offset of the offending field
    * @param detail a short human description of the field and the value
@@ -114,6 +116,8 @@ export class MessageEncodeError extends Error {
   readonly field: string;
 
   /**
+   * Creates the error; the message names the field and the reason.
+   *
    * @param reason which rule the message broke
    * @param field the offending field
    * @param detail a short human description of the value

@@ -91,7 +91,7 @@ Deno.test("random bytes never make the decoder throw anything but MessageDecodeE
       tryDecode(() => decodeMessage(bytes));
       tryDecode(() => decodeMessages(bytes));
     }),
-    { numRuns: 3000 },
+    { numRuns: 20000 },
   );
 });
 
@@ -109,7 +109,7 @@ Deno.test("random bytes behind a valid version and tag never crash the decoder",
         tryDecode(() => decodeMessage(bytes));
       },
     ),
-    { numRuns: 3000 },
+    { numRuns: 20000 },
   );
 });
 
@@ -187,7 +187,7 @@ Deno.test("mutated valid encodings never crash the decoder, and what decodes re-
         }
       },
     ),
-    { numRuns: 1500 },
+    { numRuns: 8000 },
   );
 });
 
@@ -205,7 +205,7 @@ Deno.test("mutated valid batches never crash the batch decoder", () => {
         }
       },
     ),
-    { numRuns: 500 },
+    { numRuns: 2000 },
   );
 });
 

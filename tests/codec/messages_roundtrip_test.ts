@@ -9,7 +9,7 @@ import {
   MESSAGE_FORMAT_VERSION,
   MESSAGE_TAGS,
 } from "../../src/codec/messages.ts";
-import { Writer } from "../../src/codec/binary.ts";
+import { ByteWriter } from "../../src/codec/binary.ts";
 import { MESSAGE_TYPES } from "../../src/core/messages.ts";
 import type { Message, MessageType } from "../../src/core/messages.ts";
 import {
@@ -50,7 +50,7 @@ for (const type of Object.keys(MESSAGE_ARBITRARIES) as MessageType[]) {
         assertCompleteShape(back);
         assert.deepStrictEqual(back, msg);
       }),
-      { numRuns: 150 },
+      { numRuns: 300 },
     );
   });
 }
@@ -160,7 +160,7 @@ Deno.test("encodeMessage returns a copy that later encodes do not overwrite", ()
 });
 
 Deno.test("encodeMessageInto appends to a caller's writer after existing bytes", () => {
-  const w = new Writer(16);
+  const w = new ByteWriter(16);
   w.u8(0xee);
   const msg: Message = {
     type: "Heartbeat",
