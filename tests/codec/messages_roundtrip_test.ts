@@ -192,3 +192,47 @@ Deno.test("decoding with copyBytes false returns views into the input", () => {
   assert.ok(shared.type === "ReadIndexRequest" && shared.context[2] === 99);
   assert.ok(copied.type === "ReadIndexRequest" && copied.context[2] === 3);
 });
+
+Deno.test("a message at a non-zero offset of a larger buffer decodes without a copy", () => {
+  const msg: Message = {
+    type: "AppendEntries",
+    from: 1,
+    to: 2,
+    term: 3,
+    prevLogIndex: 4,
+    prevLogTerm: 3,
+    entries: [{
+      index: 5,
+      term: 3,
+      kind: "normal",
+      data: new Uint8Array([7, 8]),
+    }],
+    leaderCommit: 4,
+  };
+  const single = encodeMessage(msg);
+  const frame = new Uint8Array(single.byteLength + 7);
+  frame.set(single, 3);
+  const back = decodeMessage(frame.subarray(3, 3 + single.byteLength), {
+    copyBytes: false,
+  });
+  assert.deepStrictEqual(back, msg);
+});
+
+Deno.test("a multi-megabyte snapshot chunk round-trips, and small messages still encode after it", () => {
+  const data = new Uint8Array(5 * 1024 * 1024);
+  for (let i = 0; i < data.length; i += 4096) data[i] = i & 0xff;
+  const chunk: Message = {
+    type: "InstallSnapshot",
+    from: 1,
+    to: 2,
+    term: 3,
+    meta: { index: 100, term: 3, config: new Uint8Array([1]) },
+    offset: 0,
+    data,
+    done: false,
+  };
+  assert.deepStrictEqual(decodeMessage(encodeMessage(chunk)), chunk);
+  const small: Message = { type: "TimeoutNow", from: 1, to: 2, term: 3 };
+  assert.deepStrictEqual(decodeMessage(encodeMessage(small)), small);
+  assert.equal(encodeMessage(small).byteLength, 26);
+});
