@@ -58,11 +58,11 @@ interface Counts {
   failed: number;
 }
 
-async function hasTests(dir: string): Promise<boolean> {
+async function hasTests(dir: string, pattern = /_test\.ts$/): Promise<boolean> {
   try {
     for await (const e of Deno.readDir(dir)) {
-      if (e.isFile && /_test\.ts$/.test(e.name)) return true;
-      if (e.isDirectory && await hasTests(`${dir}/${e.name}`)) return true;
+      if (e.isFile && pattern.test(e.name)) return true;
+      if (e.isDirectory && await hasTests(`${dir}/${e.name}`, pattern)) return true;
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
@@ -136,7 +136,7 @@ async function runSuite(suite: Suite): Promise<Counts> {
 }
 
 async function runNodeSuite(): Promise<Counts | undefined> {
-  if (!(await hasTests("tests/npm"))) return undefined;
+  if (!(await hasTests("tests/npm", /_test\.mjs$/))) return undefined;
   console.log("\n=== suite npm (build, then node --test tests/npm) ===");
   const build = await run(deno, ["task", "build:npm"]);
   if (build.code !== 0) return { passed: 0, failed: 1 };

@@ -25,6 +25,11 @@ const WASM_MIN_BYTES = 64;
  */
 export function crc32cWasm(bytes: Uint8Array, seed = 0): number {
   const instance = sharedCodecInstance();
+  if (bytes.length <= CHUNK_BYTES) {
+    instance.reserve(bytes.length);
+    instance.heap().set(bytes, instance.base);
+    return instance.exports.crc32c(instance.base, bytes.length, seed) >>> 0;
+  }
   instance.reserve(Math.min(bytes.length, CHUNK_BYTES));
   const heap = instance.heap();
   const base = instance.base;

@@ -142,22 +142,39 @@ export class RecordEncoder {
    * memory invalidates earlier views.
    */
   reserve(type: number, size: number): Uint8Array {
-    if (!Number.isInteger(type) || type < 0 || type > 255) {
+    const p = this.#allocate(type, size);
+    return this.#buffer().subarray(
+      p + RECORD_HEADER_BYTES,
+      p + RECORD_HEADER_BYTES + size,
+    );
+  }
+
+  /** Adds a record, copying `payload`. */
+  add(type: number, payload: Uint8Array): void {
+    const p = this.#allocate(type, payload.length);
+    this.#buffer().set(payload, p + RECORD_HEADER_BYTES);
+  }
+
+  #buffer(): Uint8Array {
+    return this.#wasm ? this.#wasm.heap() : this.#js;
+  }
+
+  /** Writes a record header and returns its position in {@linkcode #buffer}. */
+  #allocate(type: number, size: number): number {
+    if (!(type >= 0 && type <= 255 && Number.isInteger(type))) {
       throw new RangeError(
         `record type must be an integer 0..255, got ${type}`,
       );
     }
-    if (!Number.isInteger(size) || size < 0 || size > MAX_RECORD_PAYLOAD) {
+    if (!(size >= 0 && size <= MAX_RECORD_PAYLOAD && Number.isInteger(size))) {
       throw new RangeError(
         `record payload must be 0..${MAX_RECORD_PAYLOAD} bytes, got ${size}`,
       );
     }
     const total = RECORD_HEADER_BYTES + size;
-    let buffer: Uint8Array;
     let p: number;
     if (this.#wasm) {
       this.#wasm.reserve(this.#length + total);
-      buffer = this.#wasm.heap();
       p = this.#wasm.base + this.#length;
     } else {
       if (this.#length + total > this.#js.length) {
@@ -167,19 +184,14 @@ export class RecordEncoder {
         grown.set(this.#js.subarray(0, this.#length));
         this.#js = grown;
       }
-      buffer = this.#js;
       p = this.#length;
     }
+    const buffer = this.#buffer();
     writeU32(buffer, p, size);
     buffer[p + 8] = type;
     this.#length += total;
     this.#count++;
-    return buffer.subarray(p + RECORD_HEADER_BYTES, p + total);
-  }
-
-  /** Adds a record, copying `payload`. */
-  add(type: number, payload: Uint8Array): void {
-    this.reserve(type, payload.length).set(payload);
+    return p;
   }
 
   /**

@@ -67,33 +67,34 @@ export class CodecInstance {
     const instance = new WebAssembly.Instance(module, {});
     this.exports = instance.exports as unknown as CodecWasmExports;
     this.base = this.exports.heapBase();
+    this.#view = new Uint8Array(this.exports.memory.buffer);
+    this.#capacity = this.#view.length;
   }
+
+  // Memory only grows through reserve() (the module has no allocator), so
+  // the cached view and capacity stay valid between calls to it.
+  #view: Uint8Array;
+  #capacity: number;
 
   /** Grows memory so that `[base, base + bytes)` is addressable. */
   reserve(bytes: number): void {
+    if (this.base + bytes <= this.#capacity) return;
     const memory = this.exports.memory;
-    const needed = this.base + bytes;
     const have = memory.buffer.byteLength;
-    if (needed > have) {
-      // Grow at least geometrically so repeated small growth stays amortized O(1).
-      const target = Math.max(needed, have * 2);
-      memory.grow(Math.ceil((target - have) / PAGE));
-    }
+    // Grow at least geometrically so repeated small growth stays amortized O(1).
+    const target = Math.max(this.base + bytes, have * 2);
+    memory.grow(Math.ceil((target - have) / PAGE));
+    this.#view = new Uint8Array(memory.buffer);
+    this.#capacity = this.#view.length;
   }
 
   /** Current size of the linear memory in bytes. */
   get memoryBytes(): number {
-    return this.exports.memory.buffer.byteLength;
+    return this.#capacity;
   }
 
-  #view: Uint8Array | undefined;
-
-  /** A view of the whole memory, renewed when the memory has grown. */
+  /** A view of the whole memory; take it again after `reserve`. */
   heap(): Uint8Array {
-    const buffer = this.exports.memory.buffer;
-    if (this.#view === undefined || this.#view.buffer !== buffer) {
-      this.#view = new Uint8Array(buffer);
-    }
     return this.#view;
   }
 }
