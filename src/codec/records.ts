@@ -57,7 +57,7 @@ export class RecordCorruptionError extends Error {
   /** What is wrong with it. */
   readonly reason: RecordCorruptionReason;
 
-  /** @param offset header offset; @param reason what is wrong. */
+  /** Creates the error for the record whose header starts at `offset`. */
   constructor(offset: number, reason: RecordCorruptionReason) {
     super(`record at byte ${offset} is corrupt: ${REASON_TEXT[reason]}`);
     this.name = "RecordCorruptionError";
@@ -119,7 +119,7 @@ export class RecordEncoder {
   #length = 0;
   #count = 0;
 
-  /** @param options backend choice. */
+  /** Creates an empty batch; `options.backend` forces WASM or TypeScript. */
   constructor(options: CodecOptions = {}) {
     this.backend = pickBackend(options.backend);
     this.#wasm = this.backend === "wasm" ? new CodecInstance() : null;

@@ -20,7 +20,7 @@ const EMPTY = new Uint8Array(0);
 export class LogContinuityError extends RangeError {
   /** Stable code for programmatic handling. */
   readonly code = "LOG_CONTINUITY";
-  /** @param message What rule was broken. */
+  /** Creates the error; `message` says which rule was broken. */
   constructor(message: string) {
     super(message);
     this.name = "LogContinuityError";
@@ -35,6 +35,45 @@ export class LogState {
   #hardState: HardState = { term: 0, vote: 0, commit: 0 };
   #snapshot: SnapshotMeta = NO_SNAPSHOT;
   #snapshotData: Uint8Array = EMPTY;
+
+  /**
+   * Rebuilds a state a store persisted (WalLog recovery): entries
+   * `firstIndex .. firstIndex + entries.length - 1`, the hard state and the
+   * snapshot. Throws {@linkcode LogContinuityError} when the parts disagree.
+   * The `entries` array is adopted, not copied.
+   */
+  static restore(parts: {
+    firstIndex: number;
+    entries: Entry[];
+    hardState: HardState;
+    snapshot: SnapshotMeta;
+    snapshotData: Uint8Array;
+  }): LogState {
+    const { firstIndex, entries, snapshot } = parts;
+    const lastIndex = firstIndex + entries.length - 1;
+    if (!Number.isSafeInteger(firstIndex) || firstIndex < 1) {
+      throw new LogContinuityError(`restore: invalid first index ${firstIndex}`);
+    }
+    if (snapshot.index < firstIndex - 1 || snapshot.index > Math.max(lastIndex, firstIndex - 1)) {
+      throw new LogContinuityError(
+        `restore: snapshot ${snapshot.index} does not fit the held range ${firstIndex}..${lastIndex}`,
+      );
+    }
+    for (let i = 0; i < entries.length; i++) {
+      if (entries[i].index !== firstIndex + i) {
+        throw new LogContinuityError(
+          `restore: entry ${entries[i].index} found where ${firstIndex + i} belongs`,
+        );
+      }
+    }
+    const state = new LogState();
+    state.#entries = entries;
+    state.#offset = firstIndex;
+    state.setHardState(parts.hardState);
+    state.#snapshot = snapshot.index === 0 ? NO_SNAPSHOT : freezeMeta(snapshot);
+    state.#snapshotData = parts.snapshotData;
+    return state;
+  }
 
   /** A deep-enough copy: entries are immutable once appended, so they are shared. */
   clone(): LogState {
