@@ -1,0 +1,247 @@
+/**
+ * Starts and stops a local raft-io cluster of OS processes on loopback, for
+ * the demo, the cluster benchmark and the end-to-end tests. Every process is
+ * tracked by its pid and stopped by it; data lives under one root folder.
+ *
+ * @module
+ */
+
+/** What one node's `/status` answers. */
+export interface NodeStatus {
+  id: number;
+  role: string;
+  term: number;
+  leader: number;
+  commit: number;
+  applied: number;
+  [key: string]: unknown;
+}
+
+/** One node of a local cluster. */
+export interface LocalNode {
+  id: number;
+  raftAddress: string;
+  httpUrl: string;
+  dataDir: string;
+  process: Deno.ChildProcess | undefined;
+  /** Where the node's stdout/stderr go. */
+  logFile: string;
+}
+
+/** Options for {@linkcode LocalCluster.start}. */
+export interface LocalClusterOptions {
+  nodes: number;
+  /** Folder for data, logs and the secret (created, removed by `destroy`). */
+  root: string;
+  /** First Raft port; node i uses basePort + i, HTTP uses basePort + 100 + i. */
+  basePort?: number;
+  /** Extra flags for `serve.ts` (e.g. snapshot thresholds). */
+  extraArgs?: string[];
+}
+
+const SERVE = new URL("../serve.ts", import.meta.url).pathname;
+
+function freePortBase(): number {
+  // Pick a random base in a quiet range; collisions are retried by the caller.
+  return 20000 + Math.floor(Math.random() * 20000);
+}
+
+/** A cluster of `serve.ts` processes on 127.0.0.1. */
+export class LocalCluster {
+  readonly nodes: LocalNode[];
+  readonly root: string;
+  readonly secretFile: string;
+  readonly #extraArgs: string[];
+
+  private constructor(root: string, nodes: LocalNode[], extraArgs: string[]) {
+    this.root = root;
+    this.nodes = nodes;
+    this.secretFile = `${root}/cluster.secret`;
+    this.#extraArgs = extraArgs;
+  }
+
+  /** Creates folders and a fresh secret, then starts every node. */
+  static async start(options: LocalClusterOptions): Promise<LocalCluster> {
+    const base = options.basePort ?? freePortBase();
+    await Deno.mkdir(options.root, { recursive: true });
+    const nodes: LocalNode[] = [];
+    for (let i = 1; i <= options.nodes; i++) {
+      const dataDir = `${options.root}/node-${i}`;
+      await Deno.mkdir(dataDir, { recursive: true });
+      nodes.push({
+        id: i,
+        raftAddress: `127.0.0.1:${base + i}`,
+        httpUrl: `http://127.0.0.1:${base + 100 + i}`,
+        dataDir,
+        process: undefined,
+        logFile: `${options.root}/node-${i}.log`,
+      });
+    }
+    const cluster = new LocalCluster(
+      options.root,
+      nodes,
+      options.extraArgs ?? [],
+    );
+    const secret = crypto.getRandomValues(new Uint8Array(32));
+    await Deno.writeTextFile(
+      cluster.secretFile,
+      Array.from(secret, (b) => b.toString(16).padStart(2, "0")).join(""),
+    );
+    for (const node of nodes) cluster.startNode(node.id);
+    return cluster;
+  }
+
+  node(id: number): LocalNode {
+    const node = this.nodes.find((n) => n.id === id);
+    if (!node) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  /** The command line that starts node `id` (also printed for users). */
+  serveArgs(id: number): string[] {
+    const node = this.node(id);
+    const args = [
+      "run",
+      "--allow-net=127.0.0.1",
+      `--allow-read=${this.root}`,
+      `--allow-write=${node.dataDir}`,
+      SERVE,
+      "--id",
+      String(id),
+      "--data-dir",
+      node.dataDir,
+      "--http",
+      node.httpUrl.replace("http://", ""),
+      "--cluster-secret-file",
+      this.secretFile,
+    ];
+    for (const peer of this.nodes) {
+      args.push("--peer", `${peer.id}=${peer.raftAddress}`);
+    }
+    return [...args, ...this.#extraArgs];
+  }
+
+  /** Starts (or restarts) node `id` as a child process. */
+  startNode(id: number): void {
+    const node = this.node(id);
+    if (node.process) throw new Error(`node ${id} is already running`);
+    node.process = new Deno.Command(Deno.execPath(), {
+      args: this.serveArgs(id),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const child = node.process;
+    const path = node.logFile;
+    const drain = async (stream: ReadableStream<Uint8Array>) => {
+      const file = await Deno.open(path, { append: true, create: true });
+      try {
+        for await (const chunk of stream) await file.write(chunk);
+      } catch {
+        // The stream ends with the process; nothing to keep.
+      } finally {
+        file.close();
+      }
+    };
+    drains.set(
+      child.pid,
+      Promise.all([drain(child.stdout), drain(child.stderr)]),
+    );
+  }
+
+  /** Sends `signal` to node `id` and waits for it to exit. */
+  async stopNode(id: number, signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    const node = this.node(id);
+    const child = node.process;
+    if (!child) return;
+    try {
+      child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+    await child.status;
+    await drains.get(child.pid);
+    drains.delete(child.pid);
+    node.process = undefined;
+  }
+
+  /** GET /status of node `id`, or undefined when it does not answer in time. */
+  async status(id: number, timeoutMs = 1000): Promise<NodeStatus | undefined> {
+    try {
+      const res = await fetch(`${this.node(id).httpUrl}/status`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        return undefined;
+      }
+      return await res.json() as NodeStatus;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Statuses of all running nodes (undefined for silent ones). */
+  statuses(): Promise<(NodeStatus | undefined)[]> {
+    return Promise.all(
+      this.nodes.map((n) =>
+        n.process ? this.status(n.id) : Promise.resolve(undefined)
+      ),
+    );
+  }
+
+  /**
+   * Waits until the running nodes agree on one leader (optionally with a term
+   * above `minTerm`) and returns it. Bounded by `timeoutMs`.
+   */
+  async waitForLeader(timeoutMs = 20000, minTerm = 0): Promise<NodeStatus> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const statuses = (await this.statuses()).filter((s): s is NodeStatus =>
+        !!s
+      );
+      const leader = statuses.find((s) =>
+        s.role === "leader" && s.term > minTerm
+      );
+      if (
+        leader &&
+        statuses.every((s) => s.leader === leader.id || s.term < leader.term)
+      ) {
+        return leader;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(
+      `no leader elected within ${timeoutMs} ms; see logs in ${this.root}`,
+    );
+  }
+
+  /** Stops every process (SIGTERM, then SIGKILL if it lingers). */
+  async stopAll(): Promise<void> {
+    await Promise.all(this.nodes.map(async (n) => {
+      const child = n.process;
+      if (!child) return;
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }, 3000);
+      try {
+        await this.stopNode(n.id, "SIGTERM");
+      } finally {
+        clearTimeout(timer);
+      }
+    }));
+  }
+
+  /** Stops everything and removes the data folder. */
+  async destroy(): Promise<void> {
+    await this.stopAll();
+    await Deno.remove(this.root, { recursive: true }).catch(() => {});
+  }
+}
+
+const drains = new Map<number, Promise<unknown>>();
