@@ -1,0 +1,298 @@
+/**
+ * Typed errors of the transports. Each has a stable `code`; match on it (or
+ * on the class), never on the message text.
+ *
+ * Except for {@linkcode InsecureTransportError} (thrown by a constructor on a
+ * bad configuration), these errors are never thrown at the caller of
+ * `send`: the transport records them in its stats and its log, closes the
+ * offending connection and keeps running.
+ *
+ * @module
+ */
+
+/** Every stable code a transport error can carry. */
+export type TransportErrorCode =
+  | "AUTHENTICATION_FAILED"
+  | "UNKNOWN_PEER"
+  | "FRAME_TOO_LARGE"
+  | "FRAME_CHECKSUM_MISMATCH"
+  | "FRAME_VERSION_UNSUPPORTED"
+  | "FRAME_MALFORMED"
+  | "HANDSHAKE_TIMEOUT"
+  | "CONNECTION_FAILED"
+  | "INSECURE_TRANSPORT";
+
+/**
+ * Base class of every transport error.
+ *
+ * @example
+ * ```ts
+ * import { TransportError, UnknownPeerError } from "@raft-io/raft";
+ * const e: TransportError = new UnknownPeerError(9, "127.0.0.1:50123");
+ * e.code; // "UNKNOWN_PEER"
+ * ```
+ */
+export class TransportError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: TransportErrorCode;
+  /** The peer involved, when known (0 when not). */
+  readonly peerId: number;
+
+  /**
+   * @param code stable code
+   * @param message what happened and what to do
+   * @param peerId the peer involved, 0 when unknown
+   */
+  constructor(code: TransportErrorCode, message: string, peerId = 0) {
+    super(message);
+    this.name = "TransportError";
+    this.code = code;
+    this.peerId = peerId;
+  }
+}
+
+/**
+ * A peer failed the challenge–response handshake: it does not know the
+ * cluster secret (or we do not), or it rejected our proof.
+ *
+ * @example
+ * ```ts
+ * import { AuthenticationError } from "@raft-io/raft";
+ * new AuthenticationError(2, "bad proof").code; // "AUTHENTICATION_FAILED"
+ * ```
+ */
+export class AuthenticationError extends TransportError {
+  /**
+   * @param peerId the peer's claimed id (0 when it never said)
+   * @param detail what failed
+   */
+  constructor(peerId: number, detail: string) {
+    super(
+      "AUTHENTICATION_FAILED",
+      `peer ${peerId || "?"} failed authentication: ${detail}; ` +
+        "check that every node uses the same cluster secret",
+      peerId,
+    );
+    this.name = "AuthenticationError";
+  }
+}
+
+/**
+ * A peer announced a node id this node does not know (not in its peer list),
+ * or a peer answered with a different id than the one we dialled.
+ *
+ * @example
+ * ```ts
+ * import { UnknownPeerError } from "@raft-io/raft";
+ * new UnknownPeerError(9, "127.0.0.1:7009").peerId; // 9
+ * ```
+ */
+export class UnknownPeerError extends TransportError {
+  /**
+   * @param peerId the id the peer announced
+   * @param address where the connection came from or went to
+   * @param detail optional extra explanation
+   */
+  constructor(peerId: number, address: string, detail?: string) {
+    super(
+      "UNKNOWN_PEER",
+      `refused node id ${peerId} at ${address}: ${
+        detail ?? "not a member of this node's peer list"
+      }; ` +
+        "add it with --peer (or addPeer) on every node, or fix its --id",
+      peerId,
+    );
+    this.name = "UnknownPeerError";
+  }
+}
+
+/**
+ * A frame header announced more bytes than the configured maximum. The
+ * connection is closed before any of it is buffered.
+ *
+ * @example
+ * ```ts
+ * import { FrameTooLargeError } from "@raft-io/raft";
+ * new FrameTooLargeError(1 << 30, 1 << 24, 2).limit; // 16777216
+ * ```
+ */
+export class FrameTooLargeError extends TransportError {
+  /** Announced payload size in bytes. */
+  readonly size: number;
+  /** The configured maximum in bytes. */
+  readonly limit: number;
+
+  /**
+   * @param size announced payload bytes
+   * @param limit configured maximum
+   * @param peerId the peer, 0 when not yet known
+   */
+  constructor(size: number, limit: number, peerId = 0) {
+    super(
+      "FRAME_TOO_LARGE",
+      `frame of ${size} bytes exceeds the maximum of ${limit} bytes; connection closed ` +
+        "(raise maxFrameBytes on the receiver, or lower message size limits on the sender)",
+      peerId,
+    );
+    this.name = "FrameTooLargeError";
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/**
+ * A frame's CRC32C did not match its bytes (corruption on the wire or a
+ * peer speaking another protocol). The connection is closed.
+ *
+ * @example
+ * ```ts
+ * import { FrameChecksumError } from "@raft-io/raft";
+ * new FrameChecksumError(1, 2).code; // "FRAME_CHECKSUM_MISMATCH"
+ * ```
+ */
+export class FrameChecksumError extends TransportError {
+  /**
+   * @param expected the checksum in the header
+   * @param actual the checksum of the bytes
+   * @param peerId the peer, 0 when not yet known
+   */
+  constructor(expected: number, actual: number, peerId = 0) {
+    super(
+      "FRAME_CHECKSUM_MISMATCH",
+      `frame checksum mismatch (header 0x${expected.toString(16)}, bytes 0x${
+        actual.toString(16)
+      }); ` +
+        "connection closed",
+      peerId,
+    );
+    this.name = "FrameChecksumError";
+  }
+}
+
+/**
+ * A frame carried a version byte this node does not speak, or the peer is
+ * not speaking the raft-io frame protocol at all.
+ *
+ * @example
+ * ```ts
+ * import { FrameVersionError } from "@raft-io/raft";
+ * new FrameVersionError(7).version; // 7
+ * ```
+ */
+export class FrameVersionError extends TransportError {
+  /** The version byte received. */
+  readonly version: number;
+
+  /**
+   * @param version the version byte received
+   * @param peerId the peer, 0 when not yet known
+   */
+  constructor(version: number, peerId = 0) {
+    super(
+      "FRAME_VERSION_UNSUPPORTED",
+      `frame version ${version} is not supported (this node speaks version 1); ` +
+        "connection closed — run the same raft-io version on every node",
+      peerId,
+    );
+    this.name = "FrameVersionError";
+    this.version = version;
+  }
+}
+
+/**
+ * A frame passed its checksum but its content was wrong: an unknown frame
+ * kind, a handshake message out of order, or a batch the codec rejected.
+ *
+ * @example
+ * ```ts
+ * import { MalformedFrameError } from "@raft-io/raft";
+ * new MalformedFrameError("unknown frame kind 99").code; // "FRAME_MALFORMED"
+ * ```
+ */
+export class MalformedFrameError extends TransportError {
+  /**
+   * @param detail what was wrong
+   * @param peerId the peer, 0 when not yet known
+   */
+  constructor(detail: string, peerId = 0) {
+    super(
+      "FRAME_MALFORMED",
+      `malformed frame: ${detail}; connection closed`,
+      peerId,
+    );
+    this.name = "MalformedFrameError";
+  }
+}
+
+/**
+ * The handshake did not finish in time.
+ *
+ * @example
+ * ```ts
+ * import { HandshakeTimeoutError } from "@raft-io/raft";
+ * new HandshakeTimeoutError(5000).code; // "HANDSHAKE_TIMEOUT"
+ * ```
+ */
+export class HandshakeTimeoutError extends TransportError {
+  /**
+   * @param timeoutMs the handshake deadline
+   * @param peerId the peer, 0 when not yet known
+   */
+  constructor(timeoutMs: number, peerId = 0) {
+    super(
+      "HANDSHAKE_TIMEOUT",
+      `handshake did not complete within ${timeoutMs} ms; connection closed`,
+      peerId,
+    );
+    this.name = "HandshakeTimeoutError";
+  }
+}
+
+/**
+ * Could not connect to, or lost the connection to, a peer. Recorded; the
+ * transport retries with back-off.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionError } from "@raft-io/raft";
+ * new ConnectionError(2, "127.0.0.1:7002", "connection refused").peerId; // 2
+ * ```
+ */
+export class ConnectionError extends TransportError {
+  /**
+   * @param peerId the peer
+   * @param address the peer's address
+   * @param detail the underlying error text
+   */
+  constructor(peerId: number, address: string, detail: string) {
+    super(
+      "CONNECTION_FAILED",
+      `connection to node ${peerId} at ${address} failed: ${detail}`,
+      peerId,
+    );
+    this.name = "ConnectionError";
+  }
+}
+
+/**
+ * Thrown by a transport constructor when no cluster secret is configured and
+ * `insecure: true` was not given: refusing to run unauthenticated by accident.
+ *
+ * @example
+ * ```ts
+ * import { InsecureTransportError } from "@raft-io/raft";
+ * new InsecureTransportError().code; // "INSECURE_TRANSPORT"
+ * ```
+ */
+export class InsecureTransportError extends TransportError {
+  /** @param detail why the configuration was refused */
+  constructor(detail?: string) {
+    super(
+      "INSECURE_TRANSPORT",
+      detail ??
+        "no cluster secret configured: give a secret (--cluster-secret-file) or pass " +
+          "insecure: true (--insecure) to run without peer authentication",
+    );
+    this.name = "InsecureTransportError";
+  }
+}

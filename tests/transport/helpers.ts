@@ -1,0 +1,61 @@
+/** Shared helpers of the transport tests. */
+
+import type { MessageCodec } from "../../src/transport/raft_transport.ts";
+
+/** The message type of the transport tests. */
+export interface TestMessage {
+  n: number;
+  pad?: string;
+}
+
+/** A JSON codec that rejects anything but an array of `{ n }` objects. */
+export const testCodec: MessageCodec<TestMessage> = {
+  encodeBatch(msgs: TestMessage[]): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(msgs));
+  },
+  decodeBatch(bytes: Uint8Array): TestMessage[] {
+    const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    if (!Array.isArray(value)) throw new TypeError("not a batch");
+    for (const m of value) {
+      if (
+        typeof m !== "object" || m === null ||
+        typeof (m as TestMessage).n !== "number"
+      ) {
+        throw new TypeError("not a test message");
+      }
+    }
+    return value as TestMessage[];
+  },
+};
+
+/** A 32-byte test secret. */
+export const SECRET = "test-cluster-secret-0123456789abcdef";
+
+/** A logger that keeps lines instead of printing them. */
+export function quietLogger(): {
+  warn(message: string): void;
+  lines: string[];
+} {
+  const lines: string[] = [];
+  return { lines, warn: (m: string) => void lines.push(m) };
+}
+
+/** Polls `cond` every few ms; throws after `timeoutMs`. Bounded. */
+export async function waitFor(
+  cond: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Sleeps `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
