@@ -1,0 +1,156 @@
+/**
+ * Typed errors thrown by the consensus core. Each has a stable `code` for
+ * programmatic handling; messages say what happened and what to do.
+ *
+ * @module
+ */
+
+/** Base class of every core error. */
+export class RaftError extends Error {
+  /** Stable, machine-readable code (never changes between releases). */
+  readonly code: string;
+  /**
+   * @param code Stable code.
+   * @param message Human-readable explanation.
+   */
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = "RaftError";
+  }
+}
+
+/**
+ * The node is not the leader and cannot forward the request.
+ *
+ * @example
+ * ```ts
+ * import { NotLeaderError } from "@raft-io/raft";
+ * const e = new NotLeaderError(3);
+ * e.leaderId; // 3 (0 when no leader is known)
+ * ```
+ */
+export class NotLeaderError extends RaftError {
+  /** The leader this node knows of, or 0 when none is known. */
+  readonly leaderId: number;
+  /** @param leaderId Known leader id, or 0. */
+  constructor(leaderId: number) {
+    super(
+      "NOT_LEADER",
+      leaderId === 0
+        ? "this node is not the leader and no leader is known; retry after an election"
+        : `this node is not the leader; send the request to node ${leaderId}`,
+    );
+    this.leaderId = leaderId;
+    this.name = "NotLeaderError";
+  }
+}
+
+/** A proposal was dropped (e.g. empty batch, or the node was removed from the cluster). */
+export class ProposalDroppedError extends RaftError {
+  /** @param reason Why it was dropped. */
+  constructor(reason: string) {
+    super("PROPOSAL_DROPPED", `proposal dropped: ${reason}`);
+    this.name = "ProposalDroppedError";
+  }
+}
+
+/**
+ * The leader holds too many uncommitted bytes (`maxUncommittedBytes`); the
+ * proposal was rejected instead of growing the log without bound. Retry
+ * after earlier proposals commit.
+ */
+export class OverloadedError extends RaftError {
+  /** Uncommitted bytes currently held by the leader. */
+  readonly uncommittedBytes: number;
+  /** The configured cap. */
+  readonly limit: number;
+  /**
+   * @param uncommittedBytes Current uncommitted bytes.
+   * @param limit The configured cap.
+   */
+  constructor(uncommittedBytes: number, limit: number) {
+    super(
+      "OVERLOADED",
+      `leader overloaded: ${uncommittedBytes} uncommitted bytes would exceed the cap of ${limit}; retry after earlier proposals commit`,
+    );
+    this.uncommittedBytes = uncommittedBytes;
+    this.limit = limit;
+    this.name = "OverloadedError";
+  }
+}
+
+/** A leadership transfer is in flight: proposals and other changes are refused until it ends. */
+export class TransferInProgressError extends RaftError {
+  /** The transfer target. */
+  readonly transferee: number;
+  /** @param transferee The transfer target. */
+  constructor(transferee: number) {
+    super(
+      "TRANSFER_IN_PROGRESS",
+      `leadership is being transferred to node ${transferee}; retry after the transfer completes or times out`,
+    );
+    this.transferee = transferee;
+    this.name = "TransferInProgressError";
+  }
+}
+
+/** A membership change is already in flight (or the leader is not ready for one). */
+export class ConfigChangeInProgressError extends RaftError {
+  /** @param detail What is in the way. */
+  constructor(detail: string) {
+    super("CONFIG_CHANGE_IN_PROGRESS", `membership change refused: ${detail}`);
+    this.name = "ConfigChangeInProgressError";
+  }
+}
+
+/** A requested membership change is not valid for the current configuration. */
+export class InvalidMembershipChangeError extends RaftError {
+  /** @param detail What is wrong. */
+  constructor(detail: string) {
+    super("INVALID_MEMBERSHIP_CHANGE", `invalid membership change: ${detail}`);
+    this.name = "InvalidMembershipChangeError";
+  }
+}
+
+/** The configuration passed to `new RaftNode` is invalid. */
+export class InvalidConfigError extends RaftError {
+  /** The offending field. */
+  readonly field: string;
+  /**
+   * @param field The offending field.
+   * @param detail What is wrong and how to fix it.
+   */
+  constructor(field: string, detail: string) {
+    super("INVALID_CONFIG", `invalid raft config: ${field}: ${detail}`);
+    this.field = field;
+    this.name = "InvalidConfigError";
+  }
+}
+
+/** The driver broke the Ready protocol (e.g. `ready()` twice without `advance`). */
+export class ReadyProtocolError extends RaftError {
+  /** @param detail What was wrong. */
+  constructor(detail: string) {
+    super("READY_PROTOCOL", detail);
+    this.name = "ReadyProtocolError";
+  }
+}
+
+/** A leadership transfer names a node that cannot become leader. */
+export class InvalidTransferTargetError extends RaftError {
+  /** The requested target. */
+  readonly target: number;
+  /**
+   * @param target The requested target.
+   * @param detail Why it cannot lead.
+   */
+  constructor(target: number, detail: string) {
+    super(
+      "INVALID_TRANSFER_TARGET",
+      `cannot transfer leadership to node ${target}: ${detail}`,
+    );
+    this.target = target;
+    this.name = "InvalidTransferTargetError";
+  }
+}

@@ -1,0 +1,862 @@
+/**
+ * {@linkcode RaftNode}: the public face of the consensus core. Pure,
+ * synchronous and deterministic: events in (`tick`, `step`, `propose`, ...),
+ * batches of work out (`ready()`). No clock, no Promise, no I/O.
+ *
+ * ## Driver protocol
+ *
+ * The node writes entries, hard state and received snapshots into the
+ * {@linkcode RaftLog} itself (synchronously, in memory). A driver loops:
+ *
+ * 1. `const rd = node.ready()` (when `node.hasReady()`);
+ * 2. send `rd.messages` at once: they may leave before the local sync (e.g. a
+ *    leader's AppendEntries to followers, §10.2.1 of the thesis);
+ * 3. if `rd.mustSync`: `await log.sync()` (MemoryLog: `syncNow()`);
+ * 4. send `rd.persistedMessages`: they promise durability (votes, append
+ *    acknowledgements) and must not leave before the sync;
+ * 5. if `rd.snapshot`: restore the state machine from it; apply
+ *    `rd.committedEntries` in order; then serve `rd.readStates` (each is safe
+ *    once the entries of this Ready are applied);
+ * 6. `node.advance(rd)`: tells the node what is now durable and applied.
+ *
+ * Between `ready()` and `advance()` the driver may keep calling `tick`,
+ * `step` and `propose`; `hasReady()` is false and `ready()` throws until the
+ * outstanding Ready is advanced. The leader counts itself towards a quorum
+ * only for entries made durable by an advanced Ready.
+ *
+ * @module
+ */
+
+import type {
+  Entry,
+  HardState,
+  RaftLog,
+  SnapshotMeta,
+} from "../log/raft_log.ts";
+import { type RaftConfig, resolveConfig } from "./config.ts";
+import {
+  handleRequestVote,
+  handleTimeoutNow,
+  handleVoteResponse,
+  hup,
+  startTransfer,
+} from "./election.ts";
+import {
+  ConfigChangeInProgressError,
+  InvalidTransferTargetError,
+  NotLeaderError,
+  OverloadedError,
+  ProposalDroppedError,
+  ReadyProtocolError,
+  TransferInProgressError,
+} from "./errors.ts";
+import {
+  applyMembershipChange,
+  encodeMembership,
+  isVoter,
+  type Membership,
+  type MembershipChange,
+} from "./membership.ts";
+import type { Message } from "./messages.ts";
+import type { ProgressState } from "./progress.ts";
+import { Raft } from "./raft.ts";
+import { leaderReadIndex, type ReadState } from "./read_index.ts";
+import {
+  afterCommit,
+  bcastHeartbeat,
+  flushAppends,
+  handleAppendEntries,
+  handleAppendResponse,
+  handleHeartbeat,
+  handleHeartbeatResponse,
+  maybeCommit,
+} from "./replication.ts";
+import {
+  handleInstallSnapshot,
+  handleInstallSnapshotResponse,
+  tickSnapshots,
+} from "./snapshot.ts";
+
+/** Role as reported to the application. */
+export type NodeRole =
+  | "leader"
+  | "follower"
+  | "candidate"
+  | "precandidate"
+  | "learner";
+
+/** Volatile state reported in a Ready when it changed. */
+export interface SoftState {
+  /** The node's role. */
+  role: NodeRole;
+  /** Known leader, 0 when none. */
+  leader: number;
+}
+
+/** A snapshot to restore the state machine from. */
+export interface SnapshotToRestore {
+  /** What it stands for. */
+  meta: SnapshotMeta;
+  /** The application's snapshot bytes. */
+  data: Uint8Array;
+}
+
+/** A batch of work for the driver; see the module documentation for the protocol. */
+export interface Ready {
+  /** Role/leader, when they changed since the last Ready. */
+  softState: SoftState | undefined;
+  /** The hard state, when it changed (already written to the log; durable after the sync). */
+  hardState: HardState | undefined;
+  /** Entries appended since the last Ready (already in the log; durable after the sync). */
+  entries: Entry[];
+  /** A snapshot received from the leader (already in the log): restore the state machine from it. */
+  snapshot: SnapshotToRestore | undefined;
+  /** True when `log.sync()` must complete before `persistedMessages` leave. */
+  mustSync: boolean;
+  /** Messages that may be sent at once. */
+  messages: Message[];
+  /** Messages to send only after the sync. */
+  persistedMessages: Message[];
+  /** Committed entries to apply, in order. */
+  committedEntries: Entry[];
+  /** Reads that may be served once `committedEntries` are applied. */
+  readStates: ReadState[];
+  /** The configuration in effect, when it changed (§6: on append, not on commit). */
+  membership: Membership | undefined;
+}
+
+/** Replication progress of one peer, as seen by the leader. */
+export interface PeerStatus {
+  /** Peer id. */
+  id: number;
+  /** Highest index known replicated on it. */
+  match: number;
+  /** Next index to send. */
+  next: number;
+  /** Flow-control state. */
+  state: ProgressState;
+  /** Messages in flight. */
+  inflight: number;
+  /** Whether it is a learner. */
+  isLearner: boolean;
+  /** Heard from during the current election timeout. */
+  recentActive: boolean;
+}
+
+/** A snapshot of a node's state for monitoring and tests. */
+export interface NodeStatus {
+  /** This node's id. */
+  id: number;
+  /** Role (a follower that is a learner reports `learner`). */
+  role: NodeRole;
+  /** Current term. */
+  term: number;
+  /** Vote cast in `term`, 0 when none. */
+  vote: number;
+  /** Known leader, 0 when none. */
+  leader: number;
+  /** Commit index. */
+  commit: number;
+  /** Applied index (as advanced by the driver). */
+  applied: number;
+  /** Last log index. */
+  lastIndex: number;
+  /** Highest index known durable locally. */
+  stableIndex: number;
+  /** The configuration in effect. */
+  membership: Membership;
+  /** Leadership transfer target, 0 when none. */
+  leadTransferee: number;
+  /** Leader only: per-peer progress, sorted by id (empty otherwise). */
+  progress: PeerStatus[];
+}
+
+/**
+ * A small deterministic PRNG (mulberry32) returning numbers in [0, 1).
+ *
+ * @example
+ * ```ts
+ * import { seededRandom } from "@raft-io/raft";
+ * const a = seededRandom(7), b = seededRandom(7);
+ * a() === b(); // true
+ * ```
+ */
+export function seededRandom(seed: number): () => number {
+  let s = (seed ^ 0x9e3779b9) >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const encoder = new TextEncoder();
+
+interface OutstandingReady {
+  ready: Ready;
+  lastIndex: number;
+  lastTerm: number;
+  appliedTo: number;
+}
+
+/** Options of the {@linkcode RaftNode} constructor beyond the Raft config. */
+export interface RaftNodeOptions {
+  /**
+   * The index the application's state machine has already applied when the
+   * node starts (default: the log's snapshot index, i.e. the state machine
+   * was restored from the snapshot and nothing after it).
+   */
+  applied?: number;
+}
+
+/**
+ * One Raft node.
+ *
+ * @example
+ * ```ts
+ * import { MemoryLog, RaftNode } from "@raft-io/raft";
+ * const log = new MemoryLog();
+ * const node = new RaftNode({ id: 1 }, log); // a single-node cluster
+ * node.campaign();
+ * const step = () => {
+ *   const rd = node.ready();
+ *   if (rd.mustSync) log.syncNow();
+ *   node.advance(rd);
+ *   return rd;
+ * };
+ * step(); // leader, with its no-op entry durable
+ * const index = node.propose(new TextEncoder().encode("x"));
+ * step(); // entry durable
+ * step().committedEntries.map((e) => e.index).includes(index); // true
+ * ```
+ */
+export class RaftNode {
+  readonly #r: Raft;
+  #outstanding: OutstandingReady | undefined = undefined;
+  #prevRole: NodeRole;
+  #prevLeader: number;
+  #prevHard: HardState;
+
+  /**
+   * @param config Node configuration (validated; throws `InvalidConfigError`).
+   * @param log The node's log store; the node reads and writes it directly.
+   * @param random Source of randomness in [0, 1) for election timeouts;
+   *   default: a PRNG seeded from `config.id`, so runs are reproducible.
+   * @param options Start-up options.
+   */
+  constructor(
+    config: RaftConfig,
+    log: RaftLog,
+    random?: () => number,
+    options?: RaftNodeOptions,
+  ) {
+    const cfg = resolveConfig(config);
+    this.#r = new Raft(
+      cfg,
+      log,
+      random ?? seededRandom(cfg.id),
+      options?.applied,
+    );
+    this.#prevRole = this.#role();
+    this.#prevLeader = 0;
+    this.#prevHard = log.hardState();
+  }
+
+  /** This node's id. */
+  get id(): number {
+    return this.#r.id;
+  }
+
+  /** Advances logical time by one tick: election timeouts, heartbeats, check-quorum. */
+  tick(): void {
+    const r = this.#r;
+    if (r.role === "leader") {
+      this.#tickLeader();
+      return;
+    }
+    r.electionElapsed++;
+    if (r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout) {
+      r.electionElapsed = 0;
+      hup(r);
+    }
+  }
+
+  #tickLeader(): void {
+    const r = this.#r;
+    r.leaderTicks++;
+    r.heartbeatElapsed++;
+    r.electionElapsed++;
+    if (r.electionElapsed >= r.cfg.electionTick) {
+      r.electionElapsed = 0;
+      if (r.cfg.checkQuorum) {
+        // Check-quorum: a leader that heard from no quorum for an election
+        // timeout steps down (thesis §6.2).
+        if (!r.quorumActive()) {
+          r.becomeFollower(r.term, 0);
+          return;
+        }
+        for (const pr of r.progress.values()) pr.recentActive = false;
+      }
+      // A transfer that has not completed within an election timeout is abandoned.
+      if (r.leadTransferee !== 0) r.leadTransferee = 0;
+    }
+    tickSnapshots(r);
+    if (r.heartbeatElapsed >= r.cfg.heartbeatTick) {
+      r.heartbeatElapsed = 0;
+      bcastHeartbeat(r);
+    }
+  }
+
+  /** Starts an election now (pre-vote first when enabled), as if the election timeout elapsed. */
+  campaign(): void {
+    hup(this.#r);
+  }
+
+  /**
+   * Handles a message from a peer. Messages not addressed to this node are
+   * ignored.
+   */
+  step(m: Message): void {
+    const r = this.#r;
+    if (m.to !== r.id) return;
+    // Requests relayed between nodes are not Raft RPCs: no term rules.
+    switch (m.type) {
+      case "Propose":
+        this.#onForwardedProposal(m.commands);
+        return;
+      case "ReadIndexRequest":
+        if (r.role === "leader") leaderReadIndex(r, m.context, m.from);
+        else {
+          r.send({
+            type: "ReadIndexResponse",
+            from: r.id,
+            to: m.from,
+            term: r.term,
+            context: m.context,
+            index: 0,
+            success: false,
+          });
+        }
+        return;
+      case "ReadIndexResponse":
+        if (m.success) {
+          r.readStates.push({ index: m.index, context: m.context });
+        }
+        return;
+    }
+    if (m.term > r.term) {
+      if (m.type === "RequestVote") {
+        // Leader stickiness (thesis §4.2.3): while we hear from a live
+        // leader, ignore (pre-)votes unless the leader itself asked for the
+        // election (transfer).
+        const inLease = r.cfg.checkQuorum && r.leader !== 0 &&
+          r.electionElapsed < r.cfg.electionTick;
+        if (inLease && !m.transfer) return;
+        if (!m.preVote) r.becomeFollower(m.term, 0);
+      } else if (m.type === "RequestVoteResponse" && m.preVote && m.granted) {
+        // A granted pre-vote carries the future term: nothing to adopt.
+      } else if (
+        m.type === "AppendEntries" || m.type === "Heartbeat" ||
+        m.type === "InstallSnapshot"
+      ) {
+        r.becomeFollower(m.term, m.from);
+      } else {
+        r.becomeFollower(m.term, 0);
+      }
+    } else if (m.term < r.term) {
+      if (
+        (r.cfg.checkQuorum || r.cfg.preVote) &&
+        (m.type === "AppendEntries" || m.type === "Heartbeat")
+      ) {
+        // Tell a stale leader about the newer term so it steps down; without
+        // this it could stay leader forever under pre-vote/check-quorum.
+        r.send({
+          type: "AppendEntriesResponse",
+          from: r.id,
+          to: m.from,
+          term: r.term,
+          success: false,
+          matchIndex: 0,
+          rejectIndex: 0,
+          hintIndex: 0,
+          hintTerm: 0,
+        });
+      } else if (m.type === "RequestVote" && m.preVote) {
+        r.send({
+          type: "RequestVoteResponse",
+          from: r.id,
+          to: m.from,
+          term: r.term,
+          preVote: true,
+          granted: false,
+        });
+      }
+      return;
+    }
+    switch (m.type) {
+      case "RequestVote":
+        handleRequestVote(r, m);
+        return;
+      case "RequestVoteResponse":
+        if (r.role === "candidate" || r.role === "precandidate") {
+          handleVoteResponse(r, m);
+        }
+        return;
+      case "AppendEntries":
+      case "Heartbeat":
+      case "InstallSnapshot":
+        if (r.role === "leader") return;
+        if (r.role !== "follower") r.becomeFollower(m.term, m.from);
+        r.electionElapsed = 0;
+        r.leader = m.from;
+        if (m.type === "AppendEntries") handleAppendEntries(r, m);
+        else if (m.type === "Heartbeat") handleHeartbeat(r, m);
+        else handleInstallSnapshot(r, m);
+        return;
+      case "AppendEntriesResponse":
+        if (r.role === "leader") handleAppendResponse(r, m);
+        return;
+      case "HeartbeatResponse":
+        if (r.role === "leader") handleHeartbeatResponse(r, m);
+        return;
+      case "InstallSnapshotResponse":
+        if (r.role === "leader") handleInstallSnapshotResponse(r, m);
+        return;
+      case "TimeoutNow":
+        if (r.role === "follower") handleTimeoutNow(r, m);
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /**
+   * Proposes an application command. On the leader, appends it and returns
+   * its log index (it is committed when it appears in `committedEntries`).
+   * On a follower with proposal forwarding (the default) and a known leader,
+   * forwards it and returns 0 (the index is not known here).
+   *
+   * @throws {NotLeaderError} not leader, and forwarding is off or no leader is known.
+   * @throws {TransferInProgressError} a leadership transfer is in flight.
+   * @throws {OverloadedError} the uncommitted-bytes cap would be exceeded.
+   */
+  propose(data: Uint8Array): number {
+    const r = this.#r;
+    if (r.role !== "leader") {
+      this.#forward([data]);
+      return 0;
+    }
+    this.#checkAccepting(data.byteLength);
+    return r.appendLeaderEntry("normal", data);
+  }
+
+  /**
+   * Proposes several commands as consecutive entries in one append. Returns
+   * the index of the first (0 when forwarded). All or none are accepted.
+   */
+  proposeBatch(datas: readonly Uint8Array[]): number {
+    const r = this.#r;
+    if (datas.length === 0) throw new ProposalDroppedError("empty batch");
+    if (r.role !== "leader") {
+      this.#forward(datas.slice());
+      return 0;
+    }
+    let bytes = 0;
+    for (let i = 0; i < datas.length; i++) bytes += datas[i].byteLength;
+    this.#checkAccepting(bytes);
+    const first = r.log.lastIndex() + 1;
+    const entries: Entry[] = new Array(datas.length);
+    for (let i = 0; i < datas.length; i++) {
+      entries[i] = {
+        index: first + i,
+        term: r.term,
+        kind: "normal",
+        data: datas[i],
+      };
+    }
+    r.appendToLog(entries);
+    r.uncommittedBytes += bytes;
+    r.pendingBroadcast = true;
+    return first;
+  }
+
+  #checkAccepting(bytes: number): void {
+    const r = this.#r;
+    if (r.leadTransferee !== 0) {
+      throw new TransferInProgressError(r.leadTransferee);
+    }
+    const max = r.cfg.maxUncommittedBytes;
+    // A single proposal larger than the cap is let through when nothing is pending.
+    if (max > 0 && r.uncommittedBytes > 0 && r.uncommittedBytes + bytes > max) {
+      throw new OverloadedError(r.uncommittedBytes, max);
+    }
+  }
+
+  #forward(commands: Uint8Array[]): void {
+    const r = this.#r;
+    if (!r.cfg.forwardProposals || r.leader === 0) {
+      throw new NotLeaderError(r.leader);
+    }
+    r.send({
+      type: "Propose",
+      from: r.id,
+      to: r.leader,
+      term: r.term,
+      commands,
+    });
+  }
+
+  #onForwardedProposal(commands: Uint8Array[]): void {
+    const r = this.#r;
+    // Best effort: dropped when not leader, transferring or overloaded.
+    if (r.role !== "leader" || commands.length === 0) return;
+    let bytes = 0;
+    for (let i = 0; i < commands.length; i++) bytes += commands[i].byteLength;
+    try {
+      this.#checkAccepting(bytes);
+    } catch {
+      return;
+    }
+    for (let i = 0; i < commands.length; i++) {
+      r.appendLeaderEntry("normal", commands[i]);
+    }
+  }
+
+  /**
+   * Requests a linearizable read (§6.4). The read may be served once a
+   * `ReadState` with the same context appears in a Ready (and that Ready's
+   * entries are applied). A follower relays the request to the leader.
+   *
+   * @throws {NotLeaderError} not leader and no leader is known.
+   */
+  readIndex(context: Uint8Array | string): void {
+    const r = this.#r;
+    const ctx = typeof context === "string" ? encoder.encode(context) : context;
+    if (r.role === "leader") {
+      leaderReadIndex(r, ctx, r.id);
+      return;
+    }
+    if (r.leader === 0) throw new NotLeaderError(0);
+    r.send({
+      type: "ReadIndexRequest",
+      from: r.id,
+      to: r.leader,
+      term: r.term,
+      context: ctx,
+    });
+  }
+
+  /**
+   * Proposes a membership change (§6); returns the index of its config
+   * entry. The new configuration takes effect as soon as it is appended.
+   *
+   * @throws {NotLeaderError} not leader.
+   * @throws {ConfigChangeInProgressError} a change is not yet committed, or
+   *   the leader has not yet committed an entry of its own term.
+   * @throws {TransferInProgressError} a leadership transfer is in flight.
+   * @throws {InvalidMembershipChangeError} the change is not valid.
+   */
+  changeMembership(change: MembershipChange): number {
+    const r = this.#r;
+    if (r.role !== "leader") throw new NotLeaderError(r.leader);
+    if (r.leadTransferee !== 0) {
+      throw new TransferInProgressError(r.leadTransferee);
+    }
+    if (r.configIndex > r.commit) {
+      throw new ConfigChangeInProgressError(
+        `the configuration at index ${r.configIndex} is not committed yet (commit ${r.commit}); retry after it commits`,
+      );
+    }
+    if (r.log.termAt(r.commit) !== r.term) {
+      throw new ConfigChangeInProgressError(
+        "a new leader must commit an entry of its term before changing membership; retry shortly",
+      );
+    }
+    let effective = change;
+    if (change.type === "enterJoint" && change.autoLeave === undefined) {
+      effective = { ...change, autoLeave: r.cfg.autoLeaveJoint };
+    }
+    const next = applyMembershipChange(r.membership, effective);
+    return r.appendLeaderEntry("config", encodeMembership(next));
+  }
+
+  /**
+   * Transfers leadership to voter `to` (thesis §3.10): proposals are refused
+   * meanwhile; the target is caught up, then told to campaign at once. The
+   * transfer is abandoned after an election timeout.
+   *
+   * @throws {NotLeaderError} not leader.
+   * @throws {TransferInProgressError} a transfer is already in flight.
+   * @throws {ConfigChangeInProgressError} a membership change is in flight.
+   * @throws {InvalidTransferTargetError} `to` is not a voter.
+   */
+  transferLeadership(to: number): void {
+    const r = this.#r;
+    if (r.role !== "leader") throw new NotLeaderError(r.leader);
+    if (r.leadTransferee !== 0) {
+      throw new TransferInProgressError(r.leadTransferee);
+    }
+    if (r.configIndex > r.commit) {
+      throw new ConfigChangeInProgressError(
+        `the configuration at index ${r.configIndex} is not committed yet; transfer after it commits`,
+      );
+    }
+    if (to === r.id) return;
+    if (!isVoter(r.membership, to)) {
+      throw new InvalidTransferTargetError(
+        to,
+        "it is not a voter of the current configuration",
+      );
+    }
+    startTransfer(r, to);
+  }
+
+  /**
+   * The application took a snapshot of its state machine covering entries
+   * `<= index` (which must be applied). The snapshot is saved in the log and
+   * the log compacted up to `index - compactionLag`.
+   */
+  snapshotTaken(index: number, data: Uint8Array): void {
+    const r = this.#r;
+    if (index > r.applied) {
+      throw new RangeError(
+        `snapshotTaken(${index}): only applied entries (<= ${r.applied}) can be snapshotted`,
+      );
+    }
+    const current = r.log.snapshotMeta().index;
+    if (index <= current) return;
+    const term = r.log.termAt(index);
+    if (term === undefined) {
+      throw new RangeError(`snapshotTaken(${index}): entry is not in the log`);
+    }
+    const config = encodeMembership(r.membershipAt(index).membership);
+    r.log.saveSnapshot({ index, term, config }, data);
+    const upTo = index - r.cfg.compactionLag;
+    if (upTo >= r.log.firstIndex()) r.log.compact(upTo);
+  }
+
+  /** The transport could not reach `id`: the leader falls back to probing it. */
+  reportUnreachable(id: number): void {
+    const pr = this.#r.progress.get(id);
+    if (pr !== undefined && pr.state === "replicate") pr.becomeProbe();
+  }
+
+  /** A snapshot of this node's state. */
+  status(): NodeStatus {
+    const r = this.#r;
+    const progress: PeerStatus[] = [];
+    for (const id of [...r.progress.keys()].sort((a, b) => a - b)) {
+      const pr = r.progress.get(id)!;
+      progress.push({
+        id,
+        match: pr.match,
+        next: pr.next,
+        state: pr.state,
+        inflight: pr.inflights.count,
+        isLearner: pr.isLearner,
+        recentActive: pr.recentActive,
+      });
+    }
+    const m = r.membership;
+    return {
+      id: r.id,
+      role: this.#role(),
+      term: r.term,
+      vote: r.vote,
+      leader: r.leader,
+      commit: r.commit,
+      applied: r.applied,
+      lastIndex: r.log.lastIndex(),
+      stableIndex: r.stableIndex,
+      membership: {
+        voters: m.voters.slice(),
+        outgoing: m.outgoing.slice(),
+        learners: m.learners.slice(),
+        autoLeave: m.autoLeave,
+      },
+      leadTransferee: r.leadTransferee,
+      progress,
+    };
+  }
+
+  #role(): NodeRole {
+    const r = this.#r;
+    if (r.role === "follower" && r.isLearner()) return "learner";
+    return r.role;
+  }
+
+  /** True when `ready()` has work (and no Ready is outstanding). */
+  hasReady(): boolean {
+    if (this.#outstanding !== undefined) return false;
+    const r = this.#r;
+    if (r.pendingBroadcast && r.role === "leader") return true;
+    if (r.msgs.length > 0 || r.msgsAfterSync.length > 0) return true;
+    if (r.unstableFrom <= r.log.lastIndex() || r.logChanged) return true;
+    if (r.snapshotToRestore !== undefined || r.membershipChanged) return true;
+    const hs = this.#prevHard;
+    if (hs.term !== r.term || hs.vote !== r.vote || hs.commit !== r.commit) {
+      return true;
+    }
+    if (this.#role() !== this.#prevRole || r.leader !== this.#prevLeader) {
+      return true;
+    }
+    const lastCommitted = Math.min(r.commit, r.log.lastIndex());
+    if (lastCommitted > r.applied) return true;
+    for (let i = 0; i < r.readStates.length; i++) {
+      if (r.readStates[i].index <= Math.max(r.applied, lastCommitted)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Takes the next batch of work. Must be followed by `advance(rd)` before
+   * the next `ready()`.
+   *
+   * @throws {ReadyProtocolError} when the previous Ready was not advanced.
+   */
+  ready(): Ready {
+    if (this.#outstanding !== undefined) {
+      throw new ReadyProtocolError(
+        "ready() called again before advance() of the previous Ready",
+      );
+    }
+    const r = this.#r;
+    // Batching: everything proposed since the last Ready leaves in as few
+    // AppendEntries as the window and message size allow.
+    if (r.pendingBroadcast && r.role === "leader") flushAppends(r);
+    const log = r.log;
+
+    let softState: SoftState | undefined;
+    const role = this.#role();
+    if (role !== this.#prevRole || r.leader !== this.#prevLeader) {
+      softState = { role, leader: r.leader };
+      this.#prevRole = role;
+      this.#prevLeader = r.leader;
+    }
+
+    let mustSync = false;
+    let hardState: HardState | undefined;
+    const prev = this.#prevHard;
+    if (
+      prev.term !== r.term || prev.vote !== r.vote || prev.commit !== r.commit
+    ) {
+      // Term and vote must be durable before any vote or ack leaves (§5.1).
+      if (prev.term !== r.term || prev.vote !== r.vote) mustSync = true;
+      hardState = { term: r.term, vote: r.vote, commit: r.commit };
+      log.setHardState(hardState);
+      this.#prevHard = hardState;
+    }
+
+    const lastIndex = log.lastIndex();
+    let entries: Entry[] = [];
+    const from = Math.max(r.unstableFrom, log.firstIndex());
+    if (from <= lastIndex) entries = log.entries(from, lastIndex + 1);
+    if (entries.length > 0 || r.logChanged) mustSync = true;
+    r.unstableFrom = lastIndex + 1;
+    r.logChanged = false;
+
+    const snapshot = r.snapshotToRestore;
+    r.snapshotToRestore = undefined;
+    if (snapshot !== undefined) mustSync = true;
+
+    let appliedTo = r.applied;
+    if (snapshot !== undefined && snapshot.meta.index > appliedTo) {
+      appliedTo = snapshot.meta.index;
+    }
+    let committedEntries: Entry[] = [];
+    const lastCommitted = Math.min(r.commit, lastIndex);
+    if (lastCommitted > appliedTo) {
+      committedEntries = log.entries(
+        appliedTo + 1,
+        lastCommitted + 1,
+        r.cfg.maxApplyBytesPerReady,
+      );
+      appliedTo = committedEntries[committedEntries.length - 1].index;
+      if (r.role === "leader" && r.uncommittedBytes > 0) {
+        let bytes = 0;
+        for (let i = 0; i < committedEntries.length; i++) {
+          bytes += committedEntries[i].data.byteLength;
+        }
+        r.uncommittedBytes = bytes >= r.uncommittedBytes
+          ? 0
+          : r.uncommittedBytes - bytes;
+      }
+    }
+
+    const readStates: ReadState[] = [];
+    if (r.readStates.length > 0) {
+      const keep: ReadState[] = [];
+      for (const rs of r.readStates) {
+        (rs.index <= appliedTo ? readStates : keep).push(rs);
+      }
+      r.readStates = keep;
+    }
+
+    let membership: Membership | undefined;
+    if (r.membershipChanged) {
+      r.membershipChanged = false;
+      const m = r.membership;
+      membership = {
+        voters: m.voters.slice(),
+        outgoing: m.outgoing.slice(),
+        learners: m.learners.slice(),
+        autoLeave: m.autoLeave,
+      };
+    }
+
+    const messages = r.msgs;
+    const persistedMessages = r.msgsAfterSync;
+    r.msgs = [];
+    r.msgsAfterSync = [];
+    const rd: Ready = {
+      softState,
+      hardState,
+      entries,
+      snapshot,
+      mustSync,
+      messages,
+      persistedMessages,
+      committedEntries,
+      readStates,
+      membership,
+    };
+    this.#outstanding = {
+      ready: rd,
+      lastIndex,
+      lastTerm: log.lastTerm(),
+      appliedTo,
+    };
+    return rd;
+  }
+
+  /**
+   * Reports that `rd` was handled: its log state is durable (if `mustSync`)
+   * and its committed entries are applied.
+   *
+   * @throws {ReadyProtocolError} when `rd` is not the outstanding Ready.
+   */
+  advance(rd: Ready): void {
+    const out = this.#outstanding;
+    if (out === undefined || out.ready !== rd) {
+      throw new ReadyProtocolError(
+        "advance() must be given the Ready last returned by ready()",
+      );
+    }
+    this.#outstanding = undefined;
+    const r = this.#r;
+    if (
+      out.lastIndex > r.stableIndex &&
+      r.log.termAt(out.lastIndex) === out.lastTerm
+    ) {
+      r.stableIndex = out.lastIndex;
+    }
+    if (out.appliedTo > r.applied) r.applied = out.appliedTo;
+    if (r.role === "leader" && maybeCommit(r)) afterCommit(r);
+  }
+}

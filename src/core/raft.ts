@@ -1,0 +1,408 @@
+/**
+ * The internal state of one Raft node and its role transitions. Message
+ * handlers live beside it (election.ts, replication.ts, snapshot.ts,
+ * read_index.ts); {@linkcode RaftNode} in node.ts is the public facade.
+ * Not exported from the package: fields are public only to these modules.
+ *
+ * @module
+ */
+
+import type { Entry, RaftLog, SnapshotMeta } from "../log/raft_log.ts";
+import type { ResolvedConfig } from "./config.ts";
+import {
+  applyMembershipChange,
+  decodeMembership,
+  encodeMembership,
+  isJoint,
+  isLearner,
+  isVoter,
+  members,
+  type Membership,
+  simpleMembership,
+} from "./membership.ts";
+import { type Message, needsDurability } from "./messages.ts";
+import { Progress } from "./progress.ts";
+import type { AckedIndexer, VoteLookup } from "./quorum.ts";
+import { jointCommitted, jointVoteResult, type VoteResult } from "./quorum.ts";
+import { ReadOnly, type ReadState } from "./read_index.ts";
+
+/** Role of a node. `learner` is reported by `status()` for a follower that is a learner. */
+export type Role = "follower" | "precandidate" | "candidate" | "leader";
+
+/** A snapshot being received in chunks. */
+export interface IncomingSnapshot {
+  /** Snapshot index. */
+  index: number;
+  /** Snapshot term. */
+  term: number;
+  /** Chunks received so far. */
+  chunks: Uint8Array[];
+  /** Bytes received so far. */
+  received: number;
+}
+
+/** Raft state of one node (Figure 2 plus the bookkeeping of a practical implementation). */
+export class Raft {
+  readonly cfg: ResolvedConfig;
+  readonly log: RaftLog;
+  readonly random: () => number;
+  readonly id: number;
+
+  // Persistent state (§5.1), written to the log's hard state at ready().
+  term: number;
+  vote: number;
+  /** Highest index known committed; never decreases. */
+  commit: number;
+
+  role: Role = "follower";
+  /** Known leader of `term`, 0 when unknown. */
+  leader = 0;
+
+  // Membership (§6): the latest configuration in the log, in effect once appended.
+  membership: Membership;
+  /** Index of the entry (or snapshot) holding `membership`; 0 for the bootstrap configuration. */
+  configIndex: number;
+  /** Every voter of both halves, without duplicates. */
+  voterIds: number[] = [];
+  /** Every member except this node. */
+  peerIds: number[] = [];
+  /** Set when the configuration changed since the last Ready. */
+  membershipChanged = false;
+
+  /** Leader only: replication progress of every member except this node. */
+  readonly progress = new Map<number, Progress>();
+  /** Candidate only: votes received. */
+  readonly votes = new Map<number, boolean>();
+
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  randomizedElectionTimeout = 0;
+  /** Ticks since this node became leader (lease clock). */
+  leaderTicks = 0;
+  /** Leadership transfer target, 0 when none (thesis §3.10). */
+  leadTransferee = 0;
+  /** Leader only: bytes of uncommitted entry data (proposal flow control). */
+  uncommittedBytes = 0;
+  /** Leader only: entries appended but not yet broadcast (batching). */
+  pendingBroadcast = false;
+
+  /** Highest index known durable in the local log (what this node may count for itself). */
+  stableIndex: number;
+  /** Set when the log was mutated since the last Ready (it must be synced). */
+  logChanged = false;
+  /** Lowest index appended or truncated since the last Ready. */
+  unstableFrom: number;
+  /** Highest index handed to the application (applied once the Ready is advanced). */
+  applied: number;
+
+  readonly readOnly = new ReadOnly();
+  /** Read states waiting for the application to apply their index. */
+  readStates: ReadState[] = [];
+  /** Snapshot received from a leader, to hand to the application. */
+  snapshotToRestore: { meta: SnapshotMeta; data: Uint8Array } | undefined =
+    undefined;
+  incomingSnapshot: IncomingSnapshot | undefined = undefined;
+
+  /** Messages that may leave at once. */
+  msgs: Message[] = [];
+  /** Messages that may leave only after the log is synced. */
+  msgsAfterSync: Message[] = [];
+
+  /** Lookup adapters, allocated once (quorum functions take interfaces, not closures). */
+  readonly matchIndexer: AckedIndexer;
+  readonly voteLookup: VoteLookup;
+  readonly activeLookup: VoteLookup;
+  readonly readAckIndexer: AckedIndexer;
+
+  constructor(
+    cfg: ResolvedConfig,
+    log: RaftLog,
+    random: () => number,
+    applied?: number,
+  ) {
+    this.cfg = cfg;
+    this.log = log;
+    this.random = random;
+    this.id = cfg.id;
+    const hs = log.hardState();
+    this.term = hs.term;
+    this.vote = hs.vote;
+    const snap = log.snapshotMeta();
+    this.commit = Math.max(hs.commit, snap.index);
+    if (this.commit > log.lastIndex()) this.commit = log.lastIndex();
+    // What a log holds when opened is what survived: it is durable.
+    this.stableIndex = log.lastIndex();
+    this.unstableFrom = log.lastIndex() + 1;
+    this.applied = Math.max(applied ?? snap.index, snap.index);
+    if (this.applied > this.commit) this.commit = this.applied;
+    const found = this.membershipAt(log.lastIndex());
+    this.membership = found.membership;
+    this.configIndex = found.index;
+    this.matchIndexer = {
+      ackedIndex: (id) =>
+        id === this.id ? this.stableIndex : this.progress.get(id)?.match,
+    };
+    this.voteLookup = { vote: (id) => this.votes.get(id) };
+    this.activeLookup = {
+      vote: (id) =>
+        id === this.id || this.progress.get(id)?.recentActive === true,
+    };
+    this.readAckIndexer = {
+      ackedIndex: (id) => this.readOnly.ackedRound(id, this.id),
+    };
+    this.setMembership(this.membership, this.configIndex);
+    this.membershipChanged = false;
+    this.becomeFollower(this.term, 0);
+  }
+
+  // ---- membership ----
+
+  /**
+   * The configuration in effect at `index`: the latest config entry at or
+   * below it, else the snapshot's, else the bootstrap configuration.
+   */
+  membershipAt(index: number): { membership: Membership; index: number } {
+    const first = this.log.firstIndex();
+    for (let i = Math.min(index, this.log.lastIndex()); i >= first; i--) {
+      const e = this.log.entry(i);
+      if (e !== undefined && e.kind === "config") {
+        return { membership: decodeMembership(e.data), index: i };
+      }
+    }
+    const snap = this.log.snapshotMeta();
+    if (snap.config.byteLength > 0) {
+      return { membership: decodeMembership(snap.config), index: snap.index };
+    }
+    return {
+      membership: simpleMembership(this.cfg.voters, this.cfg.learners),
+      index: 0,
+    };
+  }
+
+  /** Puts a configuration in effect (§6: as soon as it is appended). */
+  setMembership(m: Membership, index: number): void {
+    this.membership = m;
+    this.configIndex = index;
+    this.membershipChanged = true;
+    const voters = new Set([...m.voters, ...m.outgoing]);
+    this.voterIds = [...voters].sort((a, b) => a - b);
+    this.peerIds = members(m).filter((id) => id !== this.id);
+    if (this.role === "leader") {
+      for (const id of [...this.progress.keys()]) {
+        if (!this.peerIds.includes(id)) this.progress.delete(id);
+      }
+      for (const id of this.peerIds) {
+        const pr = this.progress.get(id);
+        const learner = isLearner(m, id);
+        if (pr === undefined) {
+          const p = this.newProgress(id);
+          p.isLearner = learner;
+          this.progress.set(id, p);
+        } else {
+          pr.isLearner = learner;
+        }
+      }
+      if (this.leadTransferee !== 0 && !voters.has(this.leadTransferee)) {
+        this.leadTransferee = 0;
+      }
+    }
+  }
+
+  /** Re-derives the configuration after the log's tail was truncated or replaced. */
+  refreshMembership(): void {
+    const found = this.membershipAt(this.log.lastIndex());
+    if (found.index !== this.configIndex) {
+      this.setMembership(found.membership, found.index);
+    }
+  }
+
+  /** True when this node may campaign and vote (it is a voter in either half). */
+  promotable(): boolean {
+    return isVoter(this.membership, this.id);
+  }
+
+  /** True when this node is a learner. */
+  isLearner(): boolean {
+    return isLearner(this.membership, this.id);
+  }
+
+  // ---- output ----
+
+  /** Queues a message; the ones that need durability wait for the sync. */
+  send(m: Message): void {
+    if (needsDurability(m)) this.msgsAfterSync.push(m);
+    else this.msgs.push(m);
+  }
+
+  // ---- log ----
+
+  /** Appends entries that continue the log, tracking what is not yet durable. */
+  appendToLog(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = entries[0].index;
+    this.log.append(entries);
+    this.logChanged = true;
+    if (first < this.unstableFrom) this.unstableFrom = first;
+    for (let i = 0; i < entries.length; i++) {
+      if (entries[i].kind === "config") {
+        this.setMembership(decodeMembership(entries[i].data), entries[i].index);
+      }
+    }
+  }
+
+  /** Removes a conflicting suffix from `from` (never committed entries: §5.3). */
+  truncateLog(from: number): void {
+    if (from <= this.commit) {
+      throw new Error(
+        `raft safety violation: asked to truncate committed entry ${from} (commit ${this.commit})`,
+      );
+    }
+    this.log.truncate(from);
+    this.logChanged = true;
+    if (from < this.unstableFrom) this.unstableFrom = from;
+    if (this.stableIndex >= from) this.stableIndex = from - 1;
+    if (this.configIndex >= from) this.refreshMembership();
+  }
+
+  /** Advances the commit index; it never goes backwards. */
+  commitTo(index: number): boolean {
+    if (index <= this.commit) return false;
+    this.commit = index;
+    return true;
+  }
+
+  // ---- quorum ----
+
+  /** Highest index held by a (joint) quorum, counting this node only for durable entries. */
+  quorumMatch(): number {
+    const c = jointCommitted(
+      this.membership.voters,
+      this.membership.outgoing,
+      this.matchIndexer,
+    );
+    return c === Infinity ? 0 : c;
+  }
+
+  /** Tally of the current election. */
+  voteResult(): VoteResult {
+    return jointVoteResult(
+      this.membership.voters,
+      this.membership.outgoing,
+      this.voteLookup,
+    );
+  }
+
+  /** Whether a quorum was heard from in the last election timeout (check-quorum). */
+  quorumActive(): boolean {
+    return jointVoteResult(
+      this.membership.voters,
+      this.membership.outgoing,
+      this.activeLookup,
+    ) ===
+      "won";
+  }
+
+  // ---- roles ----
+
+  newProgress(id: number): Progress {
+    return new Progress(
+      this.log.lastIndex() + 1,
+      isLearner(this.membership, id),
+      this.cfg.maxInflightMessages,
+      this.cfg.maxInflightBytes,
+    );
+  }
+
+  resetRandomizedElectionTimeout(): void {
+    const e = this.cfg.electionTick;
+    this.randomizedElectionTimeout = e + Math.floor(this.random() * e);
+  }
+
+  /** Clears per-term volatile state. */
+  reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = 0;
+    }
+    this.leader = 0;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.leadTransferee = 0;
+    this.votes.clear();
+    this.progress.clear();
+    this.readOnly.reset();
+    this.uncommittedBytes = 0;
+    this.pendingBroadcast = false;
+  }
+
+  becomeFollower(term: number, leader: number): void {
+    this.reset(term);
+    this.role = "follower";
+    this.leader = leader;
+  }
+
+  becomePreCandidate(): void {
+    if (this.role === "leader") {
+      throw new Error("invalid transition leader -> precandidate");
+    }
+    // Pre-vote changes neither term nor vote (thesis §9.6).
+    this.votes.clear();
+    this.role = "precandidate";
+    this.leader = 0;
+  }
+
+  becomeCandidate(): void {
+    if (this.role === "leader") {
+      throw new Error("invalid transition leader -> candidate");
+    }
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = "candidate";
+  }
+
+  becomeLeader(): void {
+    if (this.role === "follower") {
+      throw new Error("invalid transition follower -> leader");
+    }
+    this.reset(this.term);
+    this.role = "leader";
+    this.leader = this.id;
+    this.leaderTicks = 0;
+    for (const id of this.peerIds) this.progress.set(id, this.newProgress(id));
+    // §8: a new leader commits a blank entry of its term at once, so that
+    // entries of earlier terms commit (§5.4.2) and reads can be served.
+    const index = this.log.lastIndex() + 1;
+    this.appendToLog([{
+      index,
+      term: this.term,
+      kind: "normal",
+      data: new Uint8Array(0),
+    }]);
+    this.pendingBroadcast = true;
+  }
+
+  /**
+   * Leader: appends one entry of the current term; it is broadcast at the
+   * next Ready (batching). Returns its index.
+   */
+  appendLeaderEntry(kind: "normal" | "config", data: Uint8Array): number {
+    const index = this.log.lastIndex() + 1;
+    this.appendToLog([{ index, term: this.term, kind, data }]);
+    this.uncommittedBytes += data.byteLength;
+    this.pendingBroadcast = true;
+    return index;
+  }
+
+  /** Leader: appends the configuration that leaves the current joint one (§6). */
+  proposeLeaveJoint(): number {
+    const next = applyMembershipChange(this.membership, { type: "leaveJoint" });
+    return this.appendLeaderEntry("config", encodeMembership(next));
+  }
+
+  /** True when the configuration is joint and should be left now. */
+  shouldAutoLeave(): boolean {
+    return isJoint(this.membership) && this.membership.autoLeave &&
+      this.commit >= this.configIndex;
+  }
+}

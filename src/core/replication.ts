@@ -1,0 +1,284 @@
+/**
+ * Log replication (§5.3) and commitment (§5.4.2): the leader's sending side
+ * with flow control, the follower's AppendEntries handling, heartbeats, and
+ * the commit rule.
+ *
+ * @module
+ */
+
+import { type Entry, entrySize } from "../log/raft_log.ts";
+import { sendTimeoutNow } from "./election.ts";
+import type {
+  AppendEntries,
+  AppendEntriesResponse,
+  Heartbeat,
+  HeartbeatResponse,
+} from "./messages.ts";
+import type { Raft } from "./raft.ts";
+import { onOwnTermCommit, onReadRoundAck } from "./read_index.ts";
+import { sendSnapshot } from "./snapshot.ts";
+
+/**
+ * Sends the next AppendEntries to `to` if its progress allows it. With
+ * `sendIfEmpty` false, only sends when there are entries to carry. Returns
+ * whether a message was sent.
+ */
+export function sendAppend(r: Raft, to: number, sendIfEmpty: boolean): boolean {
+  const pr = r.progress.get(to);
+  if (pr === undefined || pr.isPaused()) return false;
+  const prevLogIndex = pr.next - 1;
+  const prevLogTerm = r.log.termAt(prevLogIndex);
+  if (prevLogTerm === undefined || pr.next < r.log.firstIndex()) {
+    // §7: the entries it needs were compacted: send the snapshot instead.
+    return sendSnapshot(r, to, pr);
+  }
+  const last = r.log.lastIndex();
+  let entries: Entry[];
+  let bytes = 0;
+  if (pr.next <= last) {
+    entries = r.log.entries(pr.next, last + 1, r.cfg.maxBytesPerMessage);
+    for (let i = 0; i < entries.length; i++) bytes += entrySize(entries[i]);
+  } else {
+    if (!sendIfEmpty) return false;
+    entries = [];
+  }
+  if (pr.state === "replicate") {
+    if (entries.length > 0) {
+      const lastSent = entries[entries.length - 1].index;
+      pr.next = lastSent + 1;
+      pr.inflights.add(lastSent, bytes);
+    }
+  } else {
+    pr.probeSent = true;
+  }
+  if (r.commit > pr.sentCommit) pr.sentCommit = r.commit;
+  const m: AppendEntries = {
+    type: "AppendEntries",
+    from: r.id,
+    to,
+    term: r.term,
+    prevLogIndex,
+    prevLogTerm,
+    entries,
+    leaderCommit: r.commit,
+  };
+  r.send(m);
+  return true;
+}
+
+/** Sends appends to every follower (used after new entries or a commit advance). */
+export function bcastAppend(r: Raft): void {
+  r.pendingBroadcast = false;
+  const peers = r.peerIds;
+  for (let i = 0; i < peers.length; i++) sendAppend(r, peers[i], true);
+}
+
+/** Sends newly appended entries to every follower that can take them (batched proposals). */
+export function flushAppends(r: Raft): void {
+  r.pendingBroadcast = false;
+  const peers = r.peerIds;
+  for (let i = 0; i < peers.length; i++) {
+    while (sendAppend(r, peers[i], false)) {
+      // Fill the in-flight window (pipelining).
+    }
+  }
+}
+
+/** Sends a heartbeat round to every follower; `round` confirms pending reads. */
+export function bcastHeartbeat(r: Raft): void {
+  const round = r.readOnly.nextRound(r.leaderTicks);
+  const peers = r.peerIds;
+  for (let i = 0; i < peers.length; i++) {
+    const to = peers[i];
+    const pr = r.progress.get(to);
+    const match = pr === undefined ? 0 : pr.match;
+    if (pr !== undefined && match > pr.sentCommit) {
+      pr.sentCommit = match < r.commit ? match : r.commit;
+    }
+    const hb: Heartbeat = {
+      type: "Heartbeat",
+      from: r.id,
+      to,
+      term: r.term,
+      // Never past what the follower is known to hold.
+      commit: match < r.commit ? match : r.commit,
+      context: round,
+    };
+    r.send(hb);
+  }
+}
+
+/**
+ * §5.4.2: advances the commit index to the highest index held by a quorum,
+ * but only if that entry is of the current term (older entries commit
+ * indirectly). Returns whether it advanced.
+ */
+export function maybeCommit(r: Raft): boolean {
+  const index = r.quorumMatch();
+  if (index <= r.commit) return false;
+  if (r.log.termAt(index) !== r.term) return false;
+  r.commitTo(index);
+  return true;
+}
+
+/** Leader: what follows a commit advance (reads, joint leave, removed-leader step-down). */
+export function afterCommit(r: Raft): void {
+  onOwnTermCommit(r);
+  bcastAppend(r);
+  if (r.commit >= r.configIndex && !r.promotable()) {
+    // §6: a leader removed by a configuration steps down once it commits.
+    r.becomeFollower(r.term, 0);
+    return;
+  }
+  if (
+    r.shouldAutoLeave() && r.leadTransferee === 0 &&
+    r.log.lastIndex() === r.configIndex
+  ) {
+    r.proposeLeaveJoint();
+  }
+}
+
+/** Follower: §5.3 AppendEntries receiver rules, with a fast back-tracking hint on rejection. */
+export function handleAppendEntries(r: Raft, m: AppendEntries): void {
+  if (m.prevLogIndex < r.commit) {
+    // Everything up to our commit index matches the leader (Log Matching):
+    // acknowledge that much; anything beyond it will be re-sent.
+    respondAppend(r, m.from, true, r.commit, 0, 0, 0);
+    return;
+  }
+  const prevTerm = r.log.termAt(m.prevLogIndex);
+  if (prevTerm !== m.prevLogTerm) {
+    // Find the last index <= prevLogIndex whose term is <= the leader's
+    // prevLogTerm: every index above it cannot match.
+    let hintIndex = Math.min(m.prevLogIndex, r.log.lastIndex());
+    let hintTerm = r.log.termAt(hintIndex);
+    while (
+      hintTerm !== undefined && hintTerm > m.prevLogTerm && hintIndex > r.commit
+    ) {
+      hintIndex--;
+      hintTerm = r.log.termAt(hintIndex);
+    }
+    respondAppend(
+      r,
+      m.from,
+      false,
+      0,
+      m.prevLogIndex,
+      hintIndex,
+      hintTerm ?? 0,
+    );
+    return;
+  }
+  const entries = m.entries;
+  const n = entries.length;
+  const last = r.log.lastIndex();
+  // Skip entries we already hold; truncate at the first conflict (§5.3 step 3).
+  let i = 0;
+  for (; i < n; i++) {
+    const e = entries[i];
+    if (e.index > last) break;
+    if (r.log.termAt(e.index) !== e.term) {
+      r.truncateLog(e.index);
+      break;
+    }
+  }
+  if (i < n) r.appendToLog(i === 0 ? entries : entries.slice(i));
+  const lastNew = m.prevLogIndex + n;
+  // The commit index only moves forward: a reordered or duplicated append
+  // with an older leaderCommit or a shorter suffix never lowers it.
+  const target = m.leaderCommit < lastNew ? m.leaderCommit : lastNew;
+  r.commitTo(target);
+  respondAppend(r, m.from, true, lastNew, 0, 0, 0);
+}
+
+function respondAppend(
+  r: Raft,
+  to: number,
+  success: boolean,
+  matchIndex: number,
+  rejectIndex: number,
+  hintIndex: number,
+  hintTerm: number,
+): void {
+  const resp: AppendEntriesResponse = {
+    type: "AppendEntriesResponse",
+    from: r.id,
+    to,
+    term: r.term,
+    success,
+    matchIndex,
+    rejectIndex,
+    hintIndex,
+    hintTerm,
+  };
+  r.send(resp);
+}
+
+/** Leader: handles an AppendEntries acknowledgement or rejection. */
+export function handleAppendResponse(r: Raft, m: AppendEntriesResponse): void {
+  const pr = r.progress.get(m.from);
+  if (pr === undefined) return;
+  pr.recentActive = true;
+  if (!m.success) {
+    // Fast back-tracking: skip every index whose term proves a mismatch.
+    let matchHint = m.hintIndex;
+    if (m.hintTerm > 0) {
+      let t = r.log.termAt(matchHint);
+      while (t !== undefined && t > m.hintTerm && matchHint > 0) {
+        matchHint--;
+        t = r.log.termAt(matchHint);
+      }
+    }
+    if (pr.maybeDecrTo(m.rejectIndex, matchHint)) {
+      if (pr.state === "replicate") pr.becomeProbe();
+      sendAppend(r, m.from, true);
+    }
+    return;
+  }
+  const updated = pr.maybeUpdate(m.matchIndex);
+  if (!updated && !(pr.match === m.matchIndex && pr.state === "probe")) return;
+  if (pr.state === "probe") {
+    pr.becomeReplicate();
+  } else if (pr.state === "snapshot") {
+    if (pr.match + 1 >= r.log.firstIndex()) pr.becomeReplicate();
+  } else {
+    pr.inflights.freeLE(m.matchIndex);
+  }
+  if (maybeCommit(r)) {
+    afterCommit(r);
+    if (r.role !== "leader") return;
+  } else if (pr.canBumpCommit(r.commit) && pr.next > r.log.lastIndex()) {
+    // Nothing new to carry the commit index: tell it with an empty append.
+    sendAppend(r, m.from, true);
+  }
+  while (sendAppend(r, m.from, false)) {
+    // Refill the window.
+  }
+  if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) {
+    sendTimeoutNow(r, m.from);
+  }
+}
+
+/** Follower: a heartbeat advances the commit index (never backwards) and is answered. */
+export function handleHeartbeat(r: Raft, m: Heartbeat): void {
+  const last = r.log.lastIndex();
+  r.commitTo(m.commit < last ? m.commit : last);
+  const resp: HeartbeatResponse = {
+    type: "HeartbeatResponse",
+    from: r.id,
+    to: m.from,
+    term: r.term,
+    context: m.context,
+  };
+  r.send(resp);
+}
+
+/** Leader: a heartbeat answer marks the follower alive and may confirm reads. */
+export function handleHeartbeatResponse(r: Raft, m: HeartbeatResponse): void {
+  const pr = r.progress.get(m.from);
+  if (pr === undefined) return;
+  pr.recentActive = true;
+  pr.probeSent = false;
+  if (pr.match < r.log.lastIndex()) sendAppend(r, m.from, true);
+  if (m.context > 0) onReadRoundAck(r, m.from, m.context);
+}
