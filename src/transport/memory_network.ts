@@ -111,7 +111,11 @@ export class MemoryNetwork<M> {
   private closed = false;
   private settleWaiters: (() => void)[] = [];
 
-  /** @param options randomness, clock, delivery mode, codec and faults */
+  /**
+   * Creates an empty network.
+   *
+   * @param options randomness, clock, delivery mode, codec and faults
+   */
   constructor(options: MemoryNetworkOptions<M> = {}) {
     this.random = options.random ?? Math.random;
     this.clock = options.clock ?? { now: () => performance.now() };
@@ -261,6 +265,7 @@ export class MemoryNetwork<M> {
     return true;
   }
 
+  /** Inserts into the time-ordered in-flight list. */
   private insert(m: InFlight<M>): void {
     // Keep `inFlight` sorted by (at, seq); most sends go at the end.
     let i = this.inFlight.length;
@@ -268,6 +273,7 @@ export class MemoryNetwork<M> {
     this.inFlight.splice(i, 0, m);
   }
 
+  /** Arms the delivery timer for the earliest message. */
   private schedule(): void {
     if (this.manual || this.closed || this.inFlight.length === 0) return;
     const at = this.inFlight[0].at;
@@ -283,6 +289,7 @@ export class MemoryNetwork<M> {
     }, Math.max(0, at - this.clock.now()));
   }
 
+  /** Resolves every pending `settle()`. */
   private wakeSettlers(): void {
     const waiters = this.settleWaiters;
     this.settleWaiters = [];
@@ -371,6 +378,7 @@ export class MemoryTransport<M> implements RaftTransport<M> {
     return true;
   }
 
+  /** The counters of one peer, created on first use. */
   private peer(id: number): PeerStats {
     let p = this.peers.get(id);
     if (p === undefined) {

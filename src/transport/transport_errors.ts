@@ -39,6 +39,8 @@ export class TransportError extends Error {
   readonly peerId: number;
 
   /**
+   * Creates the error.
+   *
    * @param code stable code
    * @param message what happened and what to do
    * @param peerId the peer involved, 0 when unknown
@@ -63,6 +65,8 @@ export class TransportError extends Error {
  */
 export class AuthenticationError extends TransportError {
   /**
+   * Creates the error.
+   *
    * @param peerId the peer's claimed id (0 when it never said)
    * @param detail what failed
    */
@@ -89,6 +93,8 @@ export class AuthenticationError extends TransportError {
  */
 export class UnknownPeerError extends TransportError {
   /**
+   * Creates the error.
+   *
    * @param peerId the id the peer announced
    * @param address where the connection came from or went to
    * @param detail optional extra explanation
@@ -123,6 +129,8 @@ export class FrameTooLargeError extends TransportError {
   readonly limit: number;
 
   /**
+   * Creates the error.
+   *
    * @param size announced payload bytes
    * @param limit configured maximum
    * @param peerId the peer, 0 when not yet known
@@ -152,6 +160,8 @@ export class FrameTooLargeError extends TransportError {
  */
 export class FrameChecksumError extends TransportError {
   /**
+   * Creates the error.
+   *
    * @param expected the checksum in the header
    * @param actual the checksum of the bytes
    * @param peerId the peer, 0 when not yet known
@@ -184,6 +194,8 @@ export class FrameVersionError extends TransportError {
   readonly version: number;
 
   /**
+   * Creates the error.
+   *
    * @param version the version byte received
    * @param peerId the peer, 0 when not yet known
    */
@@ -211,6 +223,8 @@ export class FrameVersionError extends TransportError {
  */
 export class MalformedFrameError extends TransportError {
   /**
+   * Creates the error.
+   *
    * @param detail what was wrong
    * @param peerId the peer, 0 when not yet known
    */
@@ -235,6 +249,8 @@ export class MalformedFrameError extends TransportError {
  */
 export class HandshakeTimeoutError extends TransportError {
   /**
+   * Creates the error.
+   *
    * @param timeoutMs the handshake deadline
    * @param peerId the peer, 0 when not yet known
    */
@@ -260,6 +276,8 @@ export class HandshakeTimeoutError extends TransportError {
  */
 export class ConnectionError extends TransportError {
   /**
+   * Creates the error.
+   *
    * @param peerId the peer
    * @param address the peer's address
    * @param detail the underlying error text
@@ -285,7 +303,11 @@ export class ConnectionError extends TransportError {
  * ```
  */
 export class InsecureTransportError extends TransportError {
-  /** @param detail why the configuration was refused */
+  /**
+   * Creates the error.
+   *
+   * @param detail why the configuration was refused
+   */
   constructor(detail?: string) {
     super(
       "INSECURE_TRANSPORT",

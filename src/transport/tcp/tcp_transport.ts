@@ -1,0 +1,878 @@
+/**
+ * {@linkcode TcpTransport}: Raft messages over TCP with authenticated peers.
+ *
+ * - Each node dials every peer it sends to and uses that connection for its
+ *   outbound traffic only; inbound connections (from peers that dialled it)
+ *   are read-only. So a pair of nodes shares two connections, one per
+ *   direction, and neither side ever waits for the other to send.
+ * - Frames are `[u32 length][u8 version][u32 crc32c][payload]` (see
+ *   `frame.ts`); a frame over `maxFrameBytes` closes the connection before
+ *   it is buffered, as does a bad checksum, version or payload — counted,
+ *   logged, and the node keeps serving everyone else.
+ * - Batched writes: `send` appends to the peer's bounded queue and returns;
+ *   the peer's writer drains the whole queue into one frame and one write,
+ *   so a burst of sends costs one system call.
+ * - Bounded queues: a full queue drops the new message (counted). Raft
+ *   re-sends what matters; unbounded buffering behind a dead peer would not.
+ * - Reconnect with exponential back-off (bounded, jittered); messages queued
+ *   for a peer that cannot be reached are dropped rather than delivered late.
+ * - Every connection starts with the challenge–response handshake of
+ *   `handshake.ts`. Without a cluster secret the transport refuses to start
+ *   unless `insecure: true` is given.
+ *
+ * @module
+ */
+
+import type {
+  MessageCodec,
+  MessageHandler,
+  PeerStats,
+  RaftTransport,
+  TransportStats,
+} from "../raft_transport.ts";
+import {
+  ConnectionError,
+  FrameTooLargeError,
+  HandshakeTimeoutError,
+  InsecureTransportError,
+  MalformedFrameError,
+  TransportError,
+  type TransportErrorCode,
+} from "../transport_errors.ts";
+import { denoSocketBackend } from "./deno_socket.ts";
+import { encodeFrame, FRAME_KIND } from "./frame.ts";
+import {
+  dialerHandshake,
+  FramedConn,
+  HANDSHAKE_MAX_PAYLOAD,
+  type HandshakeConfig,
+  importClusterSecret,
+  listenerHandshake,
+} from "./handshake.ts";
+import { nodeSocketBackend } from "./node_socket.ts";
+import {
+  formatAddress,
+  parseAddress,
+  type SocketAddress,
+  type SocketBackend,
+  type SocketConn,
+  type SocketListener,
+} from "./socket.ts";
+
+/** Where the transport reports refused peers and broken connections. */
+export interface TransportLogger {
+  /** Something went wrong with a peer or connection; the node keeps running. */
+  warn(message: string): void;
+}
+
+/** Options of {@linkcode TcpTransport.create}. */
+export interface TcpTransportOptions<M> {
+  /** This node's id (a positive safe integer). */
+  id: number;
+  /** Address to listen on, `"host:port"` or an object; port 0 picks a free port. */
+  listen: string | SocketAddress;
+  /** The other nodes: id → `"host:port"`. Only these ids may connect. */
+  peers?: Record<number, string> | Map<number, string>;
+  /** Encodes message batches (raft-io's `encodeMessages`/`decodeMessages` for Raft). */
+  codec: MessageCodec<M>;
+  /** Shared cluster secret (≥ 16 bytes). Required unless `insecure` is true. */
+  clusterSecret?: Uint8Array | string;
+  /** Run without authentication. Must be given explicitly when there is no secret. */
+  insecure?: boolean;
+  /** Socket backend: `"deno"` (default under Deno), `"node"` (default under Node), or your own. */
+  backend?: "deno" | "node" | SocketBackend;
+  /** Largest frame payload sent or accepted, bytes (default 16 MiB). */
+  maxFrameBytes?: number;
+  /** Most messages queued per peer; more are dropped (default 8192). */
+  maxQueueMessages?: number;
+  /** Most messages per frame (default 4096). */
+  maxBatchMessages?: number;
+  /** Reconnect back-off: first delay and cap, ms (default 50 and 2000). */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Deadline for connect + handshake, ms (default 5000). */
+  handshakeTimeoutMs?: number;
+  /** Most inbound connections in their handshake at once; more are closed (default 64). */
+  maxPendingHandshakes?: number;
+  /** Uniform random numbers in `[0, 1)` for back-off jitter (default `Math.random`). */
+  random?: () => number;
+  /** Where warnings go (default `console.warn`). */
+  logger?: TransportLogger;
+}
+
+/** One recorded error. */
+export interface TransportErrorRecord {
+  /** `Date.now()` when it happened. */
+  at: number;
+  /** The peer involved (0 when unknown). */
+  peerId: number;
+  /** The typed error. */
+  error: TransportError;
+}
+
+/** Counters of a {@linkcode TcpTransport}. */
+export interface TcpTransportStats extends TransportStats {
+  /** Batch frames written (one write each). */
+  writes: number;
+  /** Bytes written on outbound connections (frames, including handshakes). */
+  bytesSent: number;
+  /** Bytes read on inbound connections. */
+  bytesReceived: number;
+  /** Batch frames received. */
+  framesReceived: number;
+  /** Inbound connections accepted by the listener. */
+  connectionsAccepted: number;
+  /** Inbound connections refused (failed handshake, too many pending, bad frames before auth). */
+  connectionsRefused: number;
+  /** Handshakes that completed, both directions. */
+  handshakesCompleted: number;
+  /** Outbound connect or handshake attempts that failed. */
+  dialFailures: number;
+  /** Exceptions thrown by the message handler (caught; the message is lost). */
+  handlerErrors: number;
+  /** Count of recorded errors by code. */
+  errorsByCode: Record<TransportErrorCode, number>;
+  /** The most recent errors (up to 64), oldest first. */
+  recentErrors: TransportErrorRecord[];
+}
+
+const MAX_RECENT_ERRORS = 64;
+
+interface Counters {
+  messagesSent: number;
+  messagesReceived: number;
+  messagesDropped: number;
+  writes: number;
+  bytesSent: number;
+  bytesReceived: number;
+  framesReceived: number;
+  connectionsAccepted: number;
+  connectionsRefused: number;
+  handshakesCompleted: number;
+  dialFailures: number;
+  handlerErrors: number;
+}
+
+function emptyErrorCounts(): Record<TransportErrorCode, number> {
+  return {
+    AUTHENTICATION_FAILED: 0,
+    UNKNOWN_PEER: 0,
+    FRAME_TOO_LARGE: 0,
+    FRAME_CHECKSUM_MISMATCH: 0,
+    FRAME_VERSION_UNSUPPORTED: 0,
+    FRAME_MALFORMED: 0,
+    HANDSHAKE_TIMEOUT: 0,
+    CONNECTION_FAILED: 0,
+    INSECURE_TRANSPORT: 0,
+  };
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function pickBackend(
+  backend: TcpTransportOptions<unknown>["backend"],
+): SocketBackend {
+  if (backend === "deno") return denoSocketBackend;
+  if (backend === "node") return nodeSocketBackend;
+  if (backend !== undefined) return backend;
+  return "Deno" in globalThis ? denoSocketBackend : nodeSocketBackend;
+}
+
+/**
+ * The TCP transport. Create it with {@linkcode TcpTransport.create}.
+ *
+ * @example
+ * ```ts
+ * import { TcpTransport, type MessageCodec } from "@raft-io/raft";
+ * const codec: MessageCodec<string> = {
+ *   encodeBatch: (m) => new TextEncoder().encode(JSON.stringify(m)),
+ *   decodeBatch: (b) => JSON.parse(new TextDecoder().decode(b)),
+ * };
+ * const secret = "an example secret of at least 16 bytes";
+ * const a = await TcpTransport.create({ id: 1, listen: "127.0.0.1:0", codec, clusterSecret: secret });
+ * const b = await TcpTransport.create({ id: 2, listen: "127.0.0.1:0", codec, clusterSecret: secret });
+ * a.addPeer(2, b.address);
+ * b.addPeer(1, a.address);
+ * b.onMessage((msg, from) => console.log(from, msg)); // 1 "hello"
+ * a.send(2, "hello");
+ * await new Promise((r) => setTimeout(r, 100));
+ * await a.close();
+ * await b.close();
+ * ```
+ */
+export class TcpTransport<M> implements RaftTransport<M> {
+  /** This node's id. */
+  readonly id: number;
+  /** The listening address (`host:port`), with the real port. */
+  readonly address: string;
+  /** The socket backend in use. */
+  readonly backend: SocketBackend;
+
+  private readonly codec: MessageCodec<M>;
+  private readonly listener: SocketListener;
+  private readonly handshake: HandshakeConfig;
+  private readonly maxFrameBytes: number;
+  private readonly maxQueueMessages: number;
+  private readonly maxBatchMessages: number;
+  private readonly backoffInitialMs: number;
+  private readonly backoffMaxMs: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly maxPendingHandshakes: number;
+  private readonly random: () => number;
+  private readonly logger: TransportLogger;
+
+  private handler: MessageHandler<M> | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private readonly outbound = new Map<number, OutboundPeer<M>>();
+  private readonly received = new Map<number, number>();
+  private readonly inbound = new Set<InboundConn>();
+  private readonly tasks = new Set<Promise<void>>();
+  private pendingHandshakes = 0;
+  private readonly counters: Counters = {
+    messagesSent: 0,
+    messagesReceived: 0,
+    messagesDropped: 0,
+    writes: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    framesReceived: 0,
+    connectionsAccepted: 0,
+    connectionsRefused: 0,
+    handshakesCompleted: 0,
+    dialFailures: 0,
+    handlerErrors: 0,
+  };
+  private readonly errorsByCode = emptyErrorCounts();
+  private readonly recentErrors: TransportErrorRecord[] = [];
+
+  private constructor(
+    options: TcpTransportOptions<M>,
+    listener: SocketListener,
+    backend: SocketBackend,
+    key: CryptoKey | null,
+  ) {
+    this.id = options.id;
+    this.codec = options.codec;
+    this.listener = listener;
+    this.backend = backend;
+    this.address = formatAddress(listener.addr);
+    this.maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
+    this.maxQueueMessages = options.maxQueueMessages ?? 8192;
+    this.maxBatchMessages = options.maxBatchMessages ?? 4096;
+    this.backoffInitialMs = options.backoff?.initialMs ?? 50;
+    this.backoffMaxMs = options.backoff?.maxMs ?? 2000;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
+    this.maxPendingHandshakes = options.maxPendingHandshakes ?? 64;
+    this.random = options.random ?? Math.random;
+    const id = options.id;
+    this.logger = options.logger ??
+      { warn: (m) => console.warn(`[raft-io node ${id} transport] ${m}`) };
+    this.handshake = {
+      localId: options.id,
+      key,
+      isKnownPeer: (peer) => this.outbound.has(peer),
+    };
+    const peers = options.peers instanceof Map ? options.peers : new Map(
+      Object.entries(options.peers ?? {}).map(([k, v]) => [Number(k), v]),
+    );
+    for (const [peerId, addr] of peers) {
+      if (peerId !== this.id) this.addPeer(peerId, addr);
+    }
+    this.spawn(this.acceptLoop());
+  }
+
+  /**
+   * Validates the options, imports the secret and starts listening.
+   * Rejects with {@linkcode InsecureTransportError} when there is no secret
+   * and `insecure` is not true.
+   */
+  static async create<M>(
+    options: TcpTransportOptions<M>,
+  ): Promise<TcpTransport<M>> {
+    if (!Number.isSafeInteger(options.id) || options.id <= 0) {
+      throw new RangeError(
+        `node id must be a positive safe integer, got ${options.id}`,
+      );
+    }
+    let key: CryptoKey | null = null;
+    if (options.clusterSecret !== undefined) {
+      key = await importClusterSecret(options.clusterSecret);
+    } else if (options.insecure !== true) {
+      throw new InsecureTransportError();
+    }
+    const backend = pickBackend(options.backend);
+    const addr = typeof options.listen === "string"
+      ? parseAddress(options.listen)
+      : options.listen;
+    const listener = await backend.listen(addr);
+    return new TcpTransport<M>(options, listener, backend, key);
+  }
+
+  /** Adds (or re-addresses) a peer: it may connect to us, and we send to it at `address`. */
+  addPeer(peerId: number, address: string | SocketAddress): void {
+    if (!Number.isSafeInteger(peerId) || peerId <= 0) {
+      throw new RangeError(`bad peer id ${peerId}`);
+    }
+    if (peerId === this.id) return;
+    const addr = typeof address === "string" ? parseAddress(address) : address;
+    const existing = this.outbound.get(peerId);
+    if (existing !== undefined) {
+      if (formatAddress(existing.address) === formatAddress(addr)) return;
+      this.removePeer(peerId);
+    }
+    if (this.closed) return;
+    const peer = new OutboundPeer<M>(this, peerId, addr);
+    this.outbound.set(peerId, peer);
+    this.spawn(peer.run());
+  }
+
+  /** Forgets a peer: drops its queue, closes its connections, refuses it from now on. */
+  removePeer(peerId: number): void {
+    const peer = this.outbound.get(peerId);
+    if (peer === undefined) return;
+    this.outbound.delete(peerId);
+    peer.stop();
+    for (const c of this.inbound) {
+      if (c.peerId === peerId) void c.fc.conn.close();
+    }
+  }
+
+  /** Ids of the known peers. */
+  peerIds(): number[] {
+    return [...this.outbound.keys()];
+  }
+
+  /** Queues `message` for `to`; drops it (counted) when the queue is full or the peer unknown. */
+  send(to: number, message: M): void {
+    const peer = this.outbound.get(to);
+    if (peer === undefined || this.closed) {
+      this.counters.messagesDropped++;
+      return;
+    }
+    peer.enqueue(message);
+  }
+
+  /** Sets the inbound message handler. */
+  onMessage(handler: MessageHandler<M>): void {
+    this.handler = handler;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): TcpTransportStats {
+    const peers: Record<number, PeerStats> = {};
+    for (const [id, p] of this.outbound) {
+      peers[id] = {
+        sent: p.sent,
+        dropped: p.dropped,
+        received: this.received.get(id) ?? 0,
+        queued: p.queueLength,
+        connected: p.connected,
+      };
+    }
+    return {
+      ...this.counters,
+      peers,
+      errorsByCode: { ...this.errorsByCode },
+      recentErrors: [...this.recentErrors],
+    };
+  }
+
+  /** Closes the listener and every connection, stops every timer; resolves when all is released. */
+  close(): Promise<void> {
+    if (this.closing === undefined) this.closing = this.shutdown();
+    return this.closing;
+  }
+
+  /** Closes everything once (see `close`). */
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    // node:net's server.close() settles only once its connections are gone: close them meanwhile.
+    const listenerClosed = this.listener.close();
+    for (const peer of this.outbound.values()) peer.stop();
+    await Promise.all([...this.inbound].map((c) => c.fc.conn.close()));
+    await listenerClosed;
+    // Tasks may spawn others while they finish (bounded: nothing new starts once closed).
+    for (let round = 0; round < 10 && this.tasks.size > 0; round++) {
+      await Promise.allSettled([...this.tasks]);
+    }
+  }
+
+  // ---- internals shared with OutboundPeer ----
+
+  /** @internal */
+  spawn(task: Promise<void>): void {
+    const t = task.catch((e) =>
+      this.logger.warn(`internal error: ${errorText(e)}`)
+    ).finally(() => this.tasks.delete(t));
+    this.tasks.add(t);
+  }
+
+  /** @internal */
+  record(error: TransportError, peerId: number, log = true): void {
+    this.errorsByCode[error.code]++;
+    this.recentErrors.push({ at: Date.now(), peerId, error });
+    if (this.recentErrors.length > MAX_RECENT_ERRORS) this.recentErrors.shift();
+    if (log) this.logger.warn(error.message);
+  }
+
+  /** @internal */
+  get config() {
+    return {
+      codec: this.codec,
+      handshake: this.handshake,
+      backend: this.backend,
+      maxFrameBytes: this.maxFrameBytes,
+      maxQueueMessages: this.maxQueueMessages,
+      maxBatchMessages: this.maxBatchMessages,
+      backoffInitialMs: this.backoffInitialMs,
+      backoffMaxMs: this.backoffMaxMs,
+      handshakeTimeoutMs: this.handshakeTimeoutMs,
+      random: this.random,
+    };
+  }
+
+  /** @internal */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** @internal */
+  count(name: keyof Counters, n = 1): void {
+    this.counters[name] += n;
+  }
+
+  /** @internal */
+  warn(message: string): void {
+    this.logger.warn(message);
+  }
+
+  /** Accepts inbound connections until the listener closes. */
+  private async acceptLoop(): Promise<void> {
+    while (!this.closed) {
+      const conn = await this.listener.accept();
+      if (conn === null) break;
+      if (this.closed) {
+        await conn.close();
+        break;
+      }
+      this.counters.connectionsAccepted++;
+      if (this.pendingHandshakes >= this.maxPendingHandshakes) {
+        this.counters.connectionsRefused++;
+        await conn.close();
+        continue;
+      }
+      this.spawn(this.serveInbound(conn));
+    }
+  }
+
+  /** Authenticates one inbound connection, then reads its batches. */
+  private async serveInbound(conn: SocketConn): Promise<void> {
+    const fc = new FramedConn(conn, HANDSHAKE_MAX_PAYLOAD);
+    const entry: InboundConn = { fc, peerId: 0 };
+    this.inbound.add(entry);
+    let bytesCounted = 0;
+    const countBytes = () => {
+      this.counters.bytesReceived += fc.bytesRead - bytesCounted;
+      bytesCounted = fc.bytesRead;
+    };
+    try {
+      this.pendingHandshakes++;
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        void conn.close();
+      }, this.handshakeTimeoutMs);
+      try {
+        entry.peerId = await listenerHandshake(fc, this.handshake);
+      } catch (e) {
+        this.counters.connectionsRefused++;
+        if (!this.closed) {
+          if (timedOut) {
+            this.record(new HandshakeTimeoutError(this.handshakeTimeoutMs), 0);
+          } else {this.record(
+              asTransportError(e, 0, conn.remote),
+              e instanceof TransportError ? e.peerId : 0,
+            );}
+        }
+        return;
+      } finally {
+        clearTimeout(timer);
+        this.pendingHandshakes--;
+      }
+      if (this.closed) return;
+      this.counters.handshakesCompleted++;
+      // A reconnecting peer replaces its older inbound connection.
+      for (const other of this.inbound) {
+        if (other !== entry && other.peerId === entry.peerId) {
+          void other.fc.conn.close();
+        }
+      }
+      fc.reader.maxPayloadBytes = this.maxFrameBytes;
+      await this.readBatches(fc, entry.peerId, countBytes);
+    } finally {
+      countBytes();
+      this.inbound.delete(entry);
+      await conn.close();
+    }
+  }
+
+  /** Reads batch frames and hands their messages to the handler. */
+  private async readBatches(
+    fc: FramedConn,
+    peerId: number,
+    countBytes: () => void,
+  ): Promise<void> {
+    while (!this.closed) {
+      let frame;
+      try {
+        frame = await fc.readFrame();
+      } catch (e) {
+        if (!this.closed && e instanceof TransportError) this.record(e, peerId);
+        return; // a broken socket (reset) ends the connection quietly
+      }
+      countBytes();
+      if (frame === null) return;
+      if (frame.kind !== FRAME_KIND.batch) {
+        if (frame.kind === FRAME_KIND.reject) {
+          const text = new TextDecoder().decode(frame.body.subarray(1));
+          this.record(
+            new MalformedFrameError(
+              `peer ${peerId} closed the connection: ${text}`,
+              peerId,
+            ),
+            peerId,
+          );
+        } else {
+          this.record(
+            new MalformedFrameError(
+              `unexpected frame kind ${frame.kind} after the handshake`,
+              peerId,
+            ),
+            peerId,
+          );
+        }
+        return;
+      }
+      let messages: M[];
+      try {
+        messages = this.codec.decodeBatch(frame.body);
+      } catch (e) {
+        this.record(
+          new MalformedFrameError(
+            `undecodable batch from peer ${peerId}: ${errorText(e)}`,
+            peerId,
+          ),
+          peerId,
+        );
+        return;
+      }
+      this.counters.framesReceived++;
+      this.counters.messagesReceived += messages.length;
+      this.received.set(
+        peerId,
+        (this.received.get(peerId) ?? 0) + messages.length,
+      );
+      const h = this.handler;
+      if (h === undefined) continue;
+      for (const m of messages) {
+        try {
+          h(m, peerId);
+        } catch (e) {
+          this.counters.handlerErrors++;
+          this.logger.warn(
+            `message handler threw on a message from ${peerId}: ${
+              errorText(e)
+            }`,
+          );
+        }
+      }
+    }
+  }
+}
+
+interface InboundConn {
+  fc: FramedConn;
+  peerId: number;
+}
+
+function asTransportError(
+  e: unknown,
+  peerId: number,
+  address: string,
+): TransportError {
+  if (e instanceof TransportError) return e;
+  return new ConnectionError(peerId, address, errorText(e));
+}
+
+/** The outbound side of one peer: its queue, its connection and its writer loop. */
+class OutboundPeer<M> {
+  readonly id: number;
+  readonly address: SocketAddress;
+  sent = 0;
+  dropped = 0;
+  connected = false;
+
+  private readonly transport: TcpTransport<M>;
+  private queue: M[] = [];
+  private fc: FramedConn | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  private sleepResolve: (() => void) | undefined;
+  private connectAbort: AbortController | undefined;
+  private backoffMs: number;
+  private needsBackoff = false;
+  private failing = false;
+
+  constructor(transport: TcpTransport<M>, id: number, address: SocketAddress) {
+    this.transport = transport;
+    this.id = id;
+    this.address = address;
+    this.backoffMs = transport.config.backoffInitialMs;
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  enqueue(message: M): void {
+    if (
+      this.stopped ||
+      this.queue.length >= this.transport.config.maxQueueMessages
+    ) {
+      this.drop(1);
+      return;
+    }
+    this.queue.push(message);
+    const w = this.wake;
+    if (w !== undefined) {
+      this.wake = undefined;
+      w();
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.drop(this.queue.length);
+    this.queue = [];
+    this.connectAbort?.abort();
+    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
+    this.sleepTimer = undefined;
+    this.sleepResolve?.();
+    this.wake?.();
+    this.wake = undefined;
+    this.disconnect();
+  }
+
+  async run(): Promise<void> {
+    while (!this.stopped) {
+      if (this.queue.length === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      if (this.fc === undefined) {
+        if (this.needsBackoff) {
+          await this.sleep(this.nextBackoff());
+          this.needsBackoff = false;
+          if (this.stopped) break;
+        }
+        if (!await this.connect()) {
+          this.drop(this.queue.length);
+          this.queue = [];
+          this.needsBackoff = true;
+          continue;
+        }
+      }
+      const batch = this.queue.length <= this.transport.config.maxBatchMessages
+        ? this.queue
+        : this.queue.splice(0, this.transport.config.maxBatchMessages);
+      if (batch === this.queue) this.queue = [];
+      await this.writeBatch(batch);
+    }
+  }
+
+  private drop(n: number): void {
+    if (n === 0) return;
+    this.dropped += n;
+    this.transport.count("messagesDropped", n);
+  }
+
+  private nextBackoff(): number {
+    const base = this.backoffMs;
+    this.backoffMs = Math.min(
+      this.backoffMs * 2,
+      this.transport.config.backoffMaxMs,
+    );
+    // Jitter in [base/2, base): peers that lost each other at once do not retry in lockstep.
+    return base / 2 + (base / 2) * this.transport.config.random();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.sleepResolve = resolve;
+      this.sleepTimer = setTimeout(() => {
+        this.sleepTimer = undefined;
+        this.sleepResolve = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  private async connect(): Promise<boolean> {
+    const cfg = this.transport.config;
+    const abort = new AbortController();
+    this.connectAbort = abort;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, cfg.handshakeTimeoutMs);
+    let conn: SocketConn | undefined;
+    const remote = formatAddress(this.address);
+    try {
+      conn = await cfg.backend.connect(this.address, abort.signal);
+      if (this.stopped) {
+        await conn.close();
+        return false;
+      }
+      const opened = conn;
+      abort.signal.addEventListener("abort", () => void opened.close(), {
+        once: true,
+      });
+      const fc = new FramedConn(conn, HANDSHAKE_MAX_PAYLOAD);
+      await dialerHandshake(fc, cfg.handshake, this.id);
+      if (this.stopped) {
+        await conn.close();
+        return false;
+      }
+      fc.reader.maxPayloadBytes = cfg.maxFrameBytes;
+      this.transport.count("bytesSent", fc.bytesWritten);
+      fc.bytesWritten = 0;
+      this.fc = fc;
+      this.connected = true;
+      this.failing = false;
+      this.backoffMs = cfg.backoffInitialMs;
+      this.transport.count("handshakesCompleted");
+      this.transport.spawn(this.watch(fc));
+      return true;
+    } catch (e) {
+      if (conn !== undefined) await conn.close();
+      if (this.stopped) return false;
+      this.transport.count("dialFailures");
+      const err = timedOut
+        ? new HandshakeTimeoutError(cfg.handshakeTimeoutMs, this.id)
+        : asTransportError(e, this.id, remote);
+      // A peer that is down fails every back-off period: log the first failure of a streak only.
+      const log = !(err instanceof ConnectionError) || !this.failing;
+      this.failing = true;
+      this.transport.record(err, this.id, log);
+      return false;
+    } finally {
+      clearTimeout(timer);
+      this.connectAbort = undefined;
+    }
+  }
+
+  /** Reads the outbound connection only to notice when it ends (or the peer rejects us late). */
+  private async watch(fc: FramedConn): Promise<void> {
+    try {
+      while (true) {
+        const frame = await fc.readFrame();
+        if (frame === null) break;
+        if (frame.kind === FRAME_KIND.reject) {
+          const text = new TextDecoder().decode(frame.body.subarray(1));
+          this.transport.record(
+            new MalformedFrameError(
+              `peer ${this.id} dropped us: ${text}`,
+              this.id,
+            ),
+            this.id,
+          );
+          break;
+        }
+      }
+    } catch {
+      // reset or garbage: the connection is over either way
+    }
+    if (this.fc === fc) this.disconnect();
+    else await fc.conn.close();
+  }
+
+  private disconnect(): void {
+    const fc = this.fc;
+    this.fc = undefined;
+    this.connected = false;
+    if (fc !== undefined) {
+      this.needsBackoff = true;
+      void fc.conn.close();
+    }
+  }
+
+  private async writeBatch(batch: M[]): Promise<void> {
+    const cfg = this.transport.config;
+    let bytes: Uint8Array;
+    try {
+      bytes = cfg.codec.encodeBatch(batch);
+    } catch (e) {
+      if (batch.length > 1) {
+        // Find the bad message(s): encode the halves separately.
+        const mid = batch.length >> 1;
+        await this.writeBatch(batch.slice(0, mid));
+        await this.writeBatch(batch.slice(mid));
+      } else {
+        this.drop(1);
+        this.transport.warn(
+          `cannot encode a message for peer ${this.id}: ${errorText(e)}`,
+        );
+      }
+      return;
+    }
+    if (bytes.byteLength + 1 > cfg.maxFrameBytes) {
+      if (batch.length > 1) {
+        const mid = batch.length >> 1;
+        await this.writeBatch(batch.slice(0, mid));
+        await this.writeBatch(batch.slice(mid));
+      } else {
+        this.drop(1);
+        this.transport.record(
+          new FrameTooLargeError(
+            bytes.byteLength + 1,
+            cfg.maxFrameBytes,
+            this.id,
+          ),
+          this.id,
+        );
+      }
+      return;
+    }
+    const fc = this.fc;
+    if (fc === undefined || this.stopped) {
+      this.drop(batch.length);
+      return;
+    }
+    const frame = encodeFrame(FRAME_KIND.batch, bytes);
+    try {
+      await fc.writeRaw(frame);
+      this.sent += batch.length;
+      this.transport.count("messagesSent", batch.length);
+      this.transport.count("writes");
+      this.transport.count("bytesSent", frame.byteLength);
+    } catch (e) {
+      this.drop(batch.length);
+      if (!this.stopped) {
+        this.transport.record(
+          new ConnectionError(
+            this.id,
+            formatAddress(this.address),
+            errorText(e),
+          ),
+          this.id,
+        );
+      }
+      if (this.fc === fc) this.disconnect();
+    }
+  }
+}
