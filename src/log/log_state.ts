@@ -52,9 +52,14 @@ export class LogState {
     const { firstIndex, entries, snapshot } = parts;
     const lastIndex = firstIndex + entries.length - 1;
     if (!Number.isSafeInteger(firstIndex) || firstIndex < 1) {
-      throw new LogContinuityError(`restore: invalid first index ${firstIndex}`);
+      throw new LogContinuityError(
+        `restore: invalid first index ${firstIndex}`,
+      );
     }
-    if (snapshot.index < firstIndex - 1 || snapshot.index > Math.max(lastIndex, firstIndex - 1)) {
+    if (
+      snapshot.index < firstIndex - 1 ||
+      snapshot.index > Math.max(lastIndex, firstIndex - 1)
+    ) {
       throw new LogContinuityError(
         `restore: snapshot ${snapshot.index} does not fit the held range ${firstIndex}..${lastIndex}`,
       );
@@ -62,7 +67,9 @@ export class LogState {
     for (let i = 0; i < entries.length; i++) {
       if (entries[i].index !== firstIndex + i) {
         throw new LogContinuityError(
-          `restore: entry ${entries[i].index} found where ${firstIndex + i} belongs`,
+          `restore: entry ${entries[i].index} found where ${
+            firstIndex + i
+          } belongs`,
         );
       }
     }
@@ -105,6 +112,7 @@ export class LogState {
   /** See {@linkcode RaftLog.termAt}. */
   termAt(index: number): number | undefined {
     if (index === this.#snapshot.index) return this.#snapshot.term;
+    if (index === 0) return 0;
     const e = this.#entries[index - this.#offset];
     return e === undefined ? undefined : e.term;
   }
@@ -205,6 +213,11 @@ export class LogState {
 
   /** See {@linkcode RaftLog.saveSnapshot}. */
   saveSnapshot(meta: SnapshotMeta, data: Uint8Array): void {
+    if (meta.index < 1) {
+      throw new LogContinuityError(
+        `saveSnapshot: index must be positive, got ${meta.index}`,
+      );
+    }
     if (meta.index < this.#snapshot.index) {
       throw new LogContinuityError(
         `saveSnapshot: index ${meta.index} is older than the current snapshot ${this.#snapshot.index}`,

@@ -1,0 +1,234 @@
+/**
+ * Typed errors of the write-ahead log. Each has a stable `code` to match on
+ * and a message that says what happened and what to do.
+ *
+ * @module
+ */
+
+/**
+ * A record or file of the log is damaged somewhere other than the tail of
+ * the last segment, where a torn write is expected and cut off. Nothing was
+ * guessed or dropped: the log refuses to open.
+ *
+ * @example
+ * ```ts
+ * import { WalCorruptionError, WalLog } from "@raft-io/raft";
+ * try {
+ *   await WalLog.open("./raft-data");
+ * } catch (e) {
+ *   if (e instanceof WalCorruptionError) console.error(e.file, e.offset);
+ * }
+ * ```
+ */
+export class WalCorruptionError extends Error {
+  /** Stable code for programmatic handling. */
+  readonly code = "WAL_CORRUPTION" as const;
+  /** Path of the damaged file. */
+  readonly file: string;
+  /** Byte offset of the damaged record (or field) within `file`. */
+  readonly offset: number;
+
+  /**
+   * @param file path of the damaged file
+   * @param offset byte offset of the damage
+   * @param detail what is wrong there
+   */
+  constructor(file: string, offset: number, detail: string) {
+    super(
+      `write-ahead log file ${file} is corrupt at byte ${offset}: ${detail}. ` +
+        "This is not a torn tail from a crash, so nothing was repaired. Restore the " +
+        "directory from a backup, or remove this node's data and let it catch up " +
+        "from the cluster (a snapshot and log from the leader)",
+    );
+    this.name = "WalCorruptionError";
+    this.file = file;
+    this.offset = offset;
+  }
+}
+
+/**
+ * Another `WalLog` (in this or another process) holds the directory.
+ *
+ * @example
+ * ```ts
+ * import { WalLockedError, WalLog } from "@raft-io/raft";
+ * const log = await WalLog.open("./raft-data");
+ * try {
+ *   await WalLog.open("./raft-data");
+ * } catch (e) {
+ *   console.log(e instanceof WalLockedError); // true
+ * }
+ * await log.close();
+ * ```
+ */
+export class WalLockedError extends Error {
+  /** Stable code for programmatic handling. */
+  readonly code = "WAL_LOCKED" as const;
+  /** The locked directory. */
+  readonly dir: string;
+  /** Process id written by the holder, when known. */
+  readonly holderPid: number | undefined;
+
+  /**
+   * @param dir the log directory
+   * @param holderPid pid recorded in the lock file, if any
+   * @param hint extra advice for this backend
+   */
+  constructor(dir: string, holderPid: number | undefined, hint = "") {
+    super(
+      `write-ahead log directory ${dir} is locked by another open WalLog` +
+        (holderPid === undefined ? "" : ` (process ${holderPid})`) +
+        ". Close the other log (or stop that process) first; two writers would " +
+        "corrupt the log" + (hint ? `. ${hint}` : ""),
+    );
+    this.name = "WalLockedError";
+    this.dir = dir;
+    this.holderPid = holderPid;
+  }
+}
+
+/** Why a file is not a log file this version can read. */
+export type WalFormatReason = "foreign_file" | "unknown_version";
+
+/**
+ * A file in the log directory is not a raft-io log file, or was written by a
+ * format version this build does not know.
+ *
+ * @example
+ * ```ts
+ * import { WalFormatError } from "@raft-io/raft";
+ * const e = new WalFormatError("dir/00000000000000000001.wal", "unknown_version", "version 9");
+ * console.log(e.code, e.reason); // "WAL_FORMAT" "unknown_version"
+ * ```
+ */
+export class WalFormatError extends Error {
+  /** Stable code for programmatic handling. */
+  readonly code = "WAL_FORMAT" as const;
+  /** Path of the offending file. */
+  readonly file: string;
+  /** `foreign_file` (wrong magic, too short) or `unknown_version`. */
+  readonly reason: WalFormatReason;
+
+  /**
+   * @param file the offending file
+   * @param reason why it cannot be read
+   * @param detail what was found
+   */
+  constructor(file: string, reason: WalFormatReason, detail: string) {
+    super(
+      reason === "unknown_version"
+        ? `write-ahead log file ${file} has format ${detail}, which this raft-io ` +
+          "version cannot read. Open it with the raft-io version that wrote it (or a newer one)"
+        : `${file} is not a raft-io write-ahead log file (${detail}). Move it out of ` +
+          "the log directory, or point WalLog.open at the right directory",
+    );
+    this.name = "WalFormatError";
+    this.file = file;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A file the log needs is gone: a gap in the segment sequence, a first
+ * segment whose entries were never covered by a snapshot, or the snapshot
+ * file the log refers to.
+ *
+ * @example
+ * ```ts
+ * import { WalMissingSegmentError } from "@raft-io/raft";
+ * const e = new WalMissingSegmentError("dir", "dir/00000000000000000002.wal", "it lies between 1 and 3");
+ * console.log(e.code); // "WAL_MISSING_SEGMENT"
+ * ```
+ */
+export class WalMissingSegmentError extends Error {
+  /** Stable code for programmatic handling. */
+  readonly code = "WAL_MISSING_SEGMENT" as const;
+  /** The log directory. */
+  readonly dir: string;
+  /** The missing file (path it would have). */
+  readonly file: string;
+
+  /**
+   * @param dir the log directory
+   * @param file the missing file
+   * @param detail why it is known to be missing
+   */
+  constructor(dir: string, file: string, detail: string) {
+    super(
+      `write-ahead log in ${dir} is missing ${file} (${detail}). Files were removed ` +
+        "or the directory was copied incompletely; restore them from a backup, or remove " +
+        "this node's data and let it catch up from the cluster",
+    );
+    this.name = "WalMissingSegmentError";
+    this.dir = dir;
+    this.file = file;
+  }
+}
+
+/**
+ * The operating system (or the Deno permission sandbox) denied access to a
+ * log file or directory.
+ *
+ * @example
+ * ```ts
+ * import { WalPermissionError } from "@raft-io/raft";
+ * const e = new WalPermissionError("dir/LOCK", "open");
+ * console.log(e.code); // "WAL_PERMISSION"
+ * ```
+ */
+export class WalPermissionError extends Error {
+  /** Stable code for programmatic handling. */
+  readonly code = "WAL_PERMISSION" as const;
+  /** The path access was denied to. */
+  readonly path: string;
+  /** The operation that failed (`open`, `read`, `write`, ...). */
+  readonly operation: string;
+
+  /**
+   * @param path the path
+   * @param operation the denied operation
+   * @param options the underlying error
+   */
+  constructor(path: string, operation: string, options?: { cause?: unknown }) {
+    super(
+      `permission denied: cannot ${operation} ${path}. Give the process read and ` +
+        "write access to the whole log directory (file modes / ownership, or Deno's " +
+        "--allow-read and --allow-write for that directory)",
+      options,
+    );
+    this.name = "WalPermissionError";
+    this.path = path;
+    this.operation = operation;
+  }
+}
+
+/**
+ * A write or sync failed earlier, so the files may hold less than memory
+ * does. The log refuses further use; close it and open it again (recovery
+ * cuts any partial write).
+ *
+ * @example
+ * ```ts
+ * import { WalFailedError } from "@raft-io/raft";
+ * const e = new WalFailedError("dir", new Error("ENOSPC"));
+ * console.log(e.code); // "WAL_FAILED"
+ * ```
+ */
+export class WalFailedError extends Error {
+  /** Stable code for programmatic handling. */
+  readonly code = "WAL_FAILED" as const;
+
+  /**
+   * @param dir the log directory
+   * @param cause the first I/O error
+   */
+  constructor(dir: string, cause: unknown) {
+    super(
+      `write-ahead log in ${dir} failed earlier (${
+        cause instanceof Error ? cause.message : String(cause)
+      }) and accepts no more writes: close it and open it again`,
+      { cause },
+    );
+    this.name = "WalFailedError";
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The write-ahead log: {@linkcode WalLog}, its file backends and errors.
+ *
+ * @module
+ */
+
+export {
+  DEFAULT_SEGMENT_BYTES,
+  WalLog,
+  type WalLogOptions,
+} from "./wal_log.ts";
+export {
+  WalCorruptionError,
+  WalFailedError,
+  WalFormatError,
+  type WalFormatReason,
+  WalLockedError,
+  WalMissingSegmentError,
+  WalPermissionError,
+} from "./errors.ts";
+export {
+  LOCK_FILE,
+  type WalBackend,
+  type WalDirLock,
+  type WalFile,
+} from "./backend.ts";
+export { DenoWalBackend } from "./deno_backend.ts";
+export { NodeWalBackend } from "./node_backend.ts";
+export { FORMAT_VERSION } from "./format.ts";

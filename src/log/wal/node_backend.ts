@@ -1,0 +1,245 @@
+/**
+ * The {@linkcode WalBackend} on `node:fs` (used by the npm build on Node; it
+ * also runs under Deno).
+ *
+ * Locking: `node:fs` has no `flock`, so the `LOCK` file is created with
+ * `O_CREAT | O_EXCL` and names the holder's pid. When it already exists, the
+ * lock is stale (and taken over) when it is empty (released by the Deno
+ * backend) or its pid no longer runs; a live pid means locked. Within one
+ * process a registry of held directories answers instead of the pid.
+ * Limits: a stale lock whose pid was reused by an unrelated live process
+ * reads as held (the error says to delete `LOCK`), and two processes taking
+ * over the same stale lock at the same instant race; after taking it, each
+ * re-reads the file and only the one whose token is there proceeds.
+ *
+ * @module
+ */
+
+import { constants as fsConstants, promises as fsp } from "node:fs";
+import process from "node:process";
+import {
+  joinPath,
+  LOCK_FILE,
+  lockFileText,
+  parseLockFile,
+  type WalBackend,
+  type WalDirLock,
+  type WalFile,
+} from "./backend.ts";
+import { WalLockedError, WalPermissionError } from "./errors.ts";
+import { pidAlive } from "./pid_alive.ts";
+
+function errorCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === "string" ? code : undefined;
+}
+
+function isPermissionError(e: unknown): boolean {
+  const code = errorCode(e);
+  return code === "EACCES" || code === "EPERM" ||
+    (e instanceof Error &&
+      (e.name === "NotCapable" || e.name === "PermissionDenied"));
+}
+
+async function guard<T>(
+  path: string,
+  op: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isPermissionError(e)) {
+      throw new WalPermissionError(path, op, { cause: e });
+    }
+    throw e;
+  }
+}
+
+type FileHandle = Awaited<ReturnType<typeof fsp.open>>;
+
+class NodeWalFile implements WalFile {
+  #handle: FileHandle;
+  #path: string;
+
+  constructor(handle: FileHandle, path: string) {
+    this.#handle = handle;
+    this.#path = path;
+  }
+
+  writeAt(bytes: Uint8Array, position: number): Promise<void> {
+    return guard(this.#path, "write", async () => {
+      let done = 0;
+      while (done < bytes.length) {
+        const { bytesWritten } = await this.#handle.write(
+          bytes,
+          done,
+          bytes.length - done,
+          position + done,
+        );
+        done += bytesWritten;
+      }
+    });
+  }
+
+  truncate(length: number): Promise<void> {
+    return guard(this.#path, "truncate", () => this.#handle.truncate(length));
+  }
+
+  syncData(): Promise<void> {
+    return guard(this.#path, "sync", () => this.#handle.datasync());
+  }
+
+  close(): Promise<void> {
+    return this.#handle.close();
+  }
+}
+
+// Directories this process holds through this backend.
+const heldDirs = new Set<string>();
+
+class NodeDirLock implements WalDirLock {
+  #path: string | undefined;
+  #key: string;
+
+  constructor(path: string, key: string) {
+    this.#path = path;
+    this.#key = key;
+  }
+
+  async release(): Promise<void> {
+    const path = this.#path;
+    this.#path = undefined;
+    if (path === undefined) return;
+    heldDirs.delete(this.#key);
+    try {
+      await fsp.unlink(path);
+    } catch (e) {
+      if (errorCode(e) !== "ENOENT") throw e;
+    }
+  }
+}
+
+/** The `node:fs` file backend. */
+export class NodeWalBackend implements WalBackend {
+  /** Backend name. */
+  readonly name = "node";
+
+  /** See {@linkcode WalBackend.mkdirp}. */
+  mkdirp(dir: string): Promise<void> {
+    return guard(dir, "create directory", async () => {
+      await fsp.mkdir(dir, { recursive: true });
+    });
+  }
+
+  /** See {@linkcode WalBackend.readDir}. */
+  readDir(dir: string): Promise<string[]> {
+    return guard(dir, "list", () => fsp.readdir(dir));
+  }
+
+  /** See {@linkcode WalBackend.readFile}. */
+  readFile(path: string): Promise<Uint8Array> {
+    return guard(path, "read", async () => {
+      const b = await fsp.readFile(path);
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    });
+  }
+
+  /** See {@linkcode WalBackend.openFile}. */
+  openFile(
+    path: string,
+    options: { create: boolean; truncate: boolean },
+  ): Promise<WalFile> {
+    return guard(path, "open", async () => {
+      let flags = fsConstants.O_RDWR;
+      if (options.create) flags |= fsConstants.O_CREAT;
+      if (options.truncate) flags |= fsConstants.O_TRUNC;
+      return new NodeWalFile(await fsp.open(path, flags, 0o644), path);
+    });
+  }
+
+  /** See {@linkcode WalBackend.rename}. */
+  rename(from: string, to: string): Promise<void> {
+    return guard(from, "rename", () => fsp.rename(from, to));
+  }
+
+  /** See {@linkcode WalBackend.remove}. */
+  remove(path: string): Promise<void> {
+    return guard(path, "remove", async () => {
+      try {
+        await fsp.unlink(path);
+      } catch (e) {
+        if (errorCode(e) !== "ENOENT") throw e;
+      }
+    });
+  }
+
+  /** See {@linkcode WalBackend.syncDir}. */
+  syncDir(dir: string): Promise<void> {
+    if (process.platform === "win32") return Promise.resolve();
+    return guard(dir, "sync directory", async () => {
+      const handle = await fsp.open(dir, "r");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+
+  /** See {@linkcode WalBackend.lock}. */
+  lock(dir: string): Promise<WalDirLock> {
+    const path = joinPath(dir, LOCK_FILE);
+    return guard(path, "lock", async () => {
+      const key = await fsp.realpath(dir);
+      if (heldDirs.has(key)) throw new WalLockedError(dir, process.pid);
+      const token = `${process.pid}`;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          const handle = await fsp.open(path, "wx", 0o644);
+          try {
+            await handle.writeFile(lockFileText("excl", process.pid));
+            await handle.datasync();
+          } finally {
+            await handle.close();
+          }
+          // Re-read: a racing takeover of the same stale lock may have replaced ours.
+          const now = parseLockFile(await fsp.readFile(path, "utf8"));
+          if (`${now.pid}` !== token || now.protocol !== "excl") {
+            throw new WalLockedError(dir, now.pid);
+          }
+          heldDirs.add(key);
+          return new NodeDirLock(path, key);
+        } catch (e) {
+          if (errorCode(e) !== "EEXIST") throw e;
+        }
+        let text: string;
+        try {
+          text = await fsp.readFile(path, "utf8");
+        } catch (e) {
+          if (errorCode(e) === "ENOENT") continue;
+          throw e;
+        }
+        const held = parseLockFile(text);
+        // An own-pid lock not in the registry is left by an earlier process that had our pid.
+        const stale = held.pid === undefined || held.pid === process.pid ||
+          pidAlive(held.pid) === false;
+        if (!stale) {
+          throw new WalLockedError(
+            dir,
+            held.pid,
+            `If no such process uses the log, delete ${path}`,
+          );
+        }
+        await fsp.unlink(path).catch((e) => {
+          if (errorCode(e) !== "ENOENT") throw e;
+        });
+      }
+      throw new WalLockedError(
+        dir,
+        undefined,
+        "Another process took the lock at the same time",
+      );
+    });
+  }
+}

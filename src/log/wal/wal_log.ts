@@ -1,0 +1,658 @@
+/**
+ * {@linkcode WalLog}: the durable {@linkcode RaftLog}, a directory of
+ * segment files written with group commit.
+ *
+ * @module
+ */
+
+import { crc32c } from "../../codec/crc32c.ts";
+import {
+  type CodecBackend,
+  RECORD_HEADER_BYTES,
+  RecordEncoder,
+} from "../../codec/records.ts";
+import type { LogState } from "../log_state.ts";
+import type { Entry, HardState, RaftLog, SnapshotMeta } from "../raft_log.ts";
+import {
+  joinPath,
+  type WalBackend,
+  type WalDirLock,
+  type WalFile,
+} from "./backend.ts";
+import { DenoWalBackend } from "./deno_backend.ts";
+import { WalFailedError } from "./errors.ts";
+import {
+  type Checkpoint,
+  checkpointBytes,
+  COMMIT_PAYLOAD_BYTES,
+  ENTRIES_HEADER_BYTES,
+  ENTRY_HEADER_BYTES,
+  NO_SNAPSHOT_REF,
+  RecordType,
+  refBytes,
+  segmentHeader,
+  segmentName,
+  SnapshotAction,
+  snapshotFileHead,
+  snapshotName,
+  type SnapshotRef,
+  writeCheckpoint,
+  writeEntriesPayload,
+  writeRef,
+  writeU32,
+  writeU64,
+} from "./format.ts";
+import { NodeWalBackend } from "./node_backend.ts";
+import { recover, type SegmentInfo } from "./recovery.ts";
+
+/** Default segment size: 64 MiB. */
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+const MIN_SEGMENT_BYTES = 4096;
+// Appends larger than this are split over several ENTRIES records.
+const MAX_ENTRIES_RECORD = 8 * 1024 * 1024;
+// Largest single entry: one record (1 GiB) minus the entry and record headers.
+const MAX_ENTRY_DATA = 0x4000_0000 - ENTRIES_HEADER_BYTES - ENTRY_HEADER_BYTES;
+const COMMIT_RECORD_BYTES = RECORD_HEADER_BYTES + COMMIT_PAYLOAD_BYTES;
+
+/** Options for {@linkcode WalLog.open}. */
+export interface WalLogOptions {
+  /**
+   * Size at which a new segment file is started (default 64 MiB). A batch
+   * bigger than this still goes into one segment.
+   */
+  segmentBytes?: number;
+  /**
+   * File backend: `"deno"` (default under Deno), `"node"` (`node:fs`,
+   * default elsewhere), or a custom {@linkcode WalBackend}.
+   */
+  backend?: "deno" | "node" | WalBackend;
+  /** Record codec implementation (default: WASM where available). */
+  codec?: CodecBackend;
+}
+
+interface Waiter {
+  gen: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+function pickBackend(choice: WalLogOptions["backend"]): WalBackend {
+  if (typeof choice === "object") return choice;
+  const name = choice ?? ("Deno" in globalThis ? "deno" : "node");
+  return name === "deno" ? new DenoWalBackend() : new NodeWalBackend();
+}
+
+/**
+ * A durable Raft log in a directory of segment files.
+ *
+ * - Reads and mutations work on an in-memory {@linkcode LogState}; each
+ *   mutation is also encoded at once into a pending batch of records.
+ * - `sync()` writes the whole pending batch with one write and one
+ *   `syncData()` (group commit). Calls made while a flush runs share the
+ *   next flush. The hard state is written once per batch, as it stands.
+ * - Snapshot data goes to its own file (temporary name, synced, renamed,
+ *   directory synced) before the batch that refers to it; older snapshot
+ *   files and segments wholly below the compacted index are deleted after.
+ * - Memory: every entry since the last `compact` is held in memory (entries
+ *   recovered on open are views into the segment files read), plus the
+ *   latest snapshot's data. Compacting behind snapshots is what bounds it.
+ * - After a failed write or sync the log refuses further use
+ *   ({@linkcode WalFailedError}); close and reopen it.
+ * - The directory is locked while open ({@linkcode WalLockedError}).
+ *
+ * @example
+ * ```ts
+ * import { WalLog } from "@raft-io/raft";
+ * const log = await WalLog.open("./raft-data");
+ * log.append([{ index: log.lastIndex() + 1, term: 1, kind: "normal", data: new Uint8Array([1]) }]);
+ * log.setHardState({ term: 1, vote: 0, commit: 0 });
+ * await log.sync(); // durable from here
+ * await log.close();
+ * ```
+ */
+export class WalLog implements RaftLog {
+  readonly #dir: string;
+  readonly #backend: WalBackend;
+  readonly #lock: WalDirLock;
+  readonly #segmentBytes: number;
+  readonly #codec: CodecBackend | undefined;
+  #state: LogState;
+  #snapshot: SnapshotRef;
+  #pendingSnapshot: { ref: SnapshotRef; data: Uint8Array } | undefined;
+  #nextSnapshotId: number;
+  #hardStateDirty = false;
+  #batchMaxEntry = 0;
+  #encoder: RecordEncoder;
+  #spare: RecordEncoder;
+  #segments: SegmentInfo[];
+  #active: WalFile;
+  #activeBase: number;
+  #nextBatchSeq: number;
+  #durable: Checkpoint;
+  #gen = 0;
+  #durableGen = 0;
+  #waiters: Waiter[] = [];
+  #pumping = false;
+  #failed: unknown = undefined;
+  #closed = false;
+
+  private constructor(init: {
+    dir: string;
+    backend: WalBackend;
+    lock: WalDirLock;
+    segmentBytes: number;
+    codec: CodecBackend | undefined;
+    state: LogState;
+    snapshot: SnapshotRef;
+    nextSnapshotId: number;
+    segments: SegmentInfo[];
+    active: WalFile;
+    activeBase: number;
+    nextBatchSeq: number;
+  }) {
+    this.#dir = init.dir;
+    this.#backend = init.backend;
+    this.#lock = init.lock;
+    this.#segmentBytes = init.segmentBytes;
+    this.#codec = init.codec;
+    this.#state = init.state;
+    this.#snapshot = init.snapshot;
+    this.#nextSnapshotId = init.nextSnapshotId;
+    this.#segments = init.segments;
+    this.#active = init.active;
+    this.#activeBase = init.activeBase;
+    this.#nextBatchSeq = init.nextBatchSeq;
+    this.#encoder = new RecordEncoder({ backend: init.codec });
+    this.#spare = new RecordEncoder({ backend: init.codec });
+    this.#durable = this.#capture();
+  }
+
+  /**
+   * Opens (or creates) the log in `dir`: takes the directory lock, replays
+   * the segments and cuts a torn tail off the last one.
+   *
+   * Throws {@linkcode WalLockedError}, {@linkcode WalCorruptionError},
+   * {@linkcode WalFormatError}, {@linkcode WalMissingSegmentError} or
+   * {@linkcode WalPermissionError}.
+   */
+  static async open(dir: string, options: WalLogOptions = {}): Promise<WalLog> {
+    const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    if (
+      !Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES
+    ) {
+      throw new RangeError(
+        `segmentBytes must be an integer >= ${MIN_SEGMENT_BYTES}`,
+      );
+    }
+    const backend = pickBackend(options.backend);
+    await backend.mkdirp(dir);
+    const lock = await backend.lock(dir);
+    try {
+      const rec = await recover(backend, dir);
+      for (const path of rec.garbage) await backend.remove(path);
+      let active: WalFile;
+      let activeBase = 0;
+      let segments = rec.segments;
+      let nextBatchSeq = rec.nextBatchSeq;
+      if (segments.length === 0) {
+        const empty: Checkpoint = {
+          firstIndex: 1,
+          lastIndex: 0,
+          hardState: { term: 0, vote: 0, commit: 0 },
+          snapshot: NO_SNAPSHOT_REF,
+        };
+        const created = await createSegment(
+          backend,
+          dir,
+          1,
+          empty,
+          nextBatchSeq++,
+          options.codec,
+        );
+        active = created.file;
+        activeBase = created.size;
+        segments = [{
+          seq: 1,
+          name: segmentName(1),
+          size: created.size,
+          maxEntryIndex: 0,
+        }];
+      } else {
+        const last = segments[segments.length - 1];
+        active = await backend.openFile(joinPath(dir, last.name), {
+          create: false,
+          truncate: false,
+        });
+        if (rec.lastFileSize !== last.size) {
+          // Cut the torn tail (an unfinished batch that was never acknowledged).
+          try {
+            await active.truncate(last.size);
+            await active.syncData();
+          } catch (e) {
+            await active.close();
+            throw e;
+          }
+        }
+      }
+      return new WalLog({
+        dir,
+        backend,
+        lock,
+        segmentBytes,
+        codec: options.codec,
+        state: rec.state,
+        snapshot: rec.snapshot,
+        nextSnapshotId: rec.nextSnapshotId,
+        segments,
+        active,
+        activeBase,
+        nextBatchSeq,
+      });
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+  }
+
+  /** The directory this log lives in. */
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /** Name of the file backend in use (`"deno"` or `"node"`). */
+  get backendName(): string {
+    return this.#backend.name;
+  }
+
+  /** Names of the segment files currently making up the log, oldest first. */
+  segmentFiles(): string[] {
+    return this.#segments.map((s) => s.name);
+  }
+
+  /** See {@linkcode RaftLog.firstIndex}. */
+  firstIndex(): number {
+    return this.#state.firstIndex();
+  }
+  /** See {@linkcode RaftLog.lastIndex}. */
+  lastIndex(): number {
+    return this.#state.lastIndex();
+  }
+  /** See {@linkcode RaftLog.lastTerm}. */
+  lastTerm(): number {
+    return this.#state.lastTerm();
+  }
+  /** See {@linkcode RaftLog.termAt}. */
+  termAt(index: number): number | undefined {
+    return this.#state.termAt(index);
+  }
+  /** See {@linkcode RaftLog.entry}. */
+  entry(index: number): Entry | undefined {
+    return this.#state.entry(index);
+  }
+  /** See {@linkcode RaftLog.entries}. */
+  entries(from: number, to: number, maxBytes?: number): Entry[] {
+    return this.#state.entries(from, to, maxBytes);
+  }
+  /** See {@linkcode RaftLog.hardState}. */
+  hardState(): HardState {
+    return this.#state.hardState();
+  }
+  /** See {@linkcode RaftLog.snapshotMeta}. */
+  snapshotMeta(): SnapshotMeta {
+    return this.#state.snapshotMeta();
+  }
+  /** See {@linkcode RaftLog.snapshotData}. */
+  snapshotData(): Uint8Array {
+    return this.#state.snapshotData();
+  }
+
+  /**
+   * See {@linkcode RaftLog.append}. Entries are kept as given (not copied):
+   * do not mutate them afterwards.
+   */
+  append(entries: readonly Entry[]): void {
+    this.#checkWritable();
+    const n = entries.length;
+    if (n === 0) return;
+    for (let i = 0; i < n; i++) {
+      const e = entries[i];
+      if (!(e.data instanceof Uint8Array) || e.data.length > MAX_ENTRY_DATA) {
+        throw new RangeError(
+          `append: entry ${e.index} data must be a Uint8Array of at most ${MAX_ENTRY_DATA} bytes`,
+        );
+      }
+      if (e.kind !== "normal" && e.kind !== "config") {
+        throw new RangeError(
+          `append: entry ${e.index} has unknown kind ${String(e.kind)}`,
+        );
+      }
+    }
+    this.#state.append(entries);
+    this.#encode(() => {
+      let i = 0;
+      while (i < n) {
+        let bytes = ENTRIES_HEADER_BYTES + ENTRY_HEADER_BYTES +
+          entries[i].data.length;
+        let j = i + 1;
+        while (j < n) {
+          const next = bytes + ENTRY_HEADER_BYTES + entries[j].data.length;
+          if (next > MAX_ENTRIES_RECORD) break;
+          bytes = next;
+          j++;
+        }
+        writeEntriesPayload(
+          this.#encoder.reserve(RecordType.entries, bytes),
+          entries,
+          i,
+          j,
+        );
+        i = j;
+      }
+    });
+    const last = entries[n - 1].index;
+    if (last > this.#batchMaxEntry) this.#batchMaxEntry = last;
+  }
+
+  /** See {@linkcode RaftLog.truncate}. */
+  truncate(from: number): void {
+    this.#checkWritable();
+    const before = this.#state.lastIndex();
+    this.#state.truncate(from);
+    if (from > before) return;
+    this.#encode(() =>
+      writeU64(this.#encoder.reserve(RecordType.truncate, 8), 0, from)
+    );
+  }
+
+  /** See {@linkcode RaftLog.setHardState}. Written once per batch, as it stands at `sync()`. */
+  setHardState(hardState: HardState): void {
+    this.#checkWritable();
+    this.#state.setHardState(hardState);
+    this.#hardStateDirty = true;
+    this.#gen++;
+  }
+
+  /**
+   * See {@linkcode RaftLog.saveSnapshot}. The data is written to its own file
+   * at the next `sync()`; do not mutate it afterwards.
+   */
+  saveSnapshot(meta: SnapshotMeta, data: Uint8Array): void {
+    this.#checkWritable();
+    this.#state.saveSnapshot(meta, data);
+    this.#recordSnapshot(SnapshotAction.save, data);
+  }
+
+  /** See {@linkcode RaftLog.applySnapshot}. */
+  applySnapshot(meta: SnapshotMeta, data: Uint8Array): void {
+    this.#checkWritable();
+    this.#state.applySnapshot(meta, data);
+    this.#recordSnapshot(SnapshotAction.apply, data);
+  }
+
+  /** See {@linkcode RaftLog.compact}. Segments wholly below `upTo` are deleted after the next sync. */
+  compact(upTo: number): void {
+    this.#checkWritable();
+    const first = this.#state.firstIndex();
+    this.#state.compact(upTo);
+    if (upTo < first) return;
+    this.#encode(() =>
+      writeU64(this.#encoder.reserve(RecordType.compact, 8), 0, upTo)
+    );
+  }
+
+  /**
+   * See {@linkcode RaftLog.sync}: one write and one `syncData()` for
+   * everything since the last flush; concurrent calls share it.
+   */
+  sync(): Promise<void> {
+    if (this.#failed !== undefined) {
+      return Promise.reject(new WalFailedError(this.#dir, this.#failed));
+    }
+    if (this.#closed) {
+      return Promise.reject(new Error(`WalLog ${this.#dir} is closed`));
+    }
+    if (this.#durableGen >= this.#gen) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ gen: this.#gen, resolve, reject });
+      if (!this.#pumping) this.#pump();
+    });
+  }
+
+  /**
+   * Syncs what is pending, then releases the files and the lock. The log
+   * is unusable afterwards.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      if (this.#failed === undefined) await this.sync();
+    } finally {
+      this.#closed = true;
+      try {
+        await this.#active.close();
+      } finally {
+        await this.#lock.release();
+      }
+    }
+  }
+
+  #checkWritable(): void {
+    if (this.#closed) throw new Error(`WalLog ${this.#dir} is closed`);
+    if (this.#failed !== undefined) {
+      throw new WalFailedError(this.#dir, this.#failed);
+    }
+  }
+
+  #encode(write: () => void): void {
+    try {
+      write();
+    } catch (e) {
+      // Memory moved on but the batch could not: the log must not pretend otherwise.
+      this.#failed = e;
+      throw new WalFailedError(this.#dir, e);
+    }
+    this.#gen++;
+  }
+
+  #recordSnapshot(action: number, data: Uint8Array): void {
+    const ref: SnapshotRef = {
+      fileId: this.#nextSnapshotId++,
+      meta: this.#state.snapshotMeta(),
+      dataLength: data.length,
+    };
+    this.#snapshot = ref;
+    this.#pendingSnapshot = { ref, data };
+    this.#encode(() => {
+      const view = this.#encoder.reserve(
+        RecordType.snapshot,
+        1 + refBytes(ref),
+      );
+      view[0] = action;
+      writeRef(view, 1, ref);
+    });
+  }
+
+  #capture(): Checkpoint {
+    return {
+      firstIndex: this.#state.firstIndex(),
+      lastIndex: this.#state.lastIndex(),
+      hardState: this.#state.hardState(),
+      snapshot: this.#snapshot,
+    };
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#waiters.length > 0) {
+        await this.#flush();
+        const durable = this.#durableGen;
+        const waiters = this.#waiters;
+        let kept = 0;
+        for (let i = 0; i < waiters.length; i++) {
+          const w = waiters[i];
+          if (w.gen <= durable) w.resolve();
+          else waiters[kept++] = w;
+        }
+        waiters.length = kept;
+      }
+    } catch (e) {
+      this.#failed ??= e;
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const w of waiters) w.reject(new WalFailedError(this.#dir, e));
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Writes the pending batch: one write, one syncData. */
+  async #flush(): Promise<void> {
+    const gen = this.#gen;
+    const enc = this.#encoder;
+    this.#encoder = this.#spare;
+    this.#spare = enc;
+    if (this.#hardStateDirty) {
+      this.#hardStateDirty = false;
+      const hs = this.#state.hardState();
+      const view = enc.reserve(RecordType.hardState, 24);
+      writeU64(view, 0, hs.term);
+      writeU64(view, 8, hs.vote);
+      writeU64(view, 16, hs.commit);
+    }
+    const snapshot = this.#pendingSnapshot;
+    this.#pendingSnapshot = undefined;
+    const after = this.#capture();
+    const maxEntry = this.#batchMaxEntry;
+    this.#batchMaxEntry = 0;
+    const previousSnapshotId = this.#durable.snapshot.fileId;
+
+    if (snapshot !== undefined) {
+      await this.#writeSnapshotFile(snapshot.ref, snapshot.data);
+    }
+    let active = this.#segments[this.#segments.length - 1];
+    if (
+      active.size + enc.byteLength + COMMIT_RECORD_BYTES > this.#segmentBytes &&
+      active.size > this.#activeBase
+    ) {
+      active = await this.#roll(active);
+    }
+    const batchBytes = enc.byteLength;
+    const commit = enc.reserve(RecordType.commit, COMMIT_PAYLOAD_BYTES);
+    writeU64(commit, 0, this.#nextBatchSeq++);
+    writeU32(commit, 8, batchBytes);
+    const bytes = enc.finish();
+    await this.#active.writeAt(bytes, active.size);
+    active.size += bytes.length;
+    await this.#active.syncData();
+    enc.reset();
+    if (maxEntry > active.maxEntryIndex) active.maxEntryIndex = maxEntry;
+    this.#durable = after;
+    this.#durableGen = gen;
+
+    // Durable now: drop what the new state no longer needs.
+    if (
+      after.snapshot.fileId !== previousSnapshotId && previousSnapshotId !== 0
+    ) {
+      await this.#backend.remove(
+        joinPath(this.#dir, snapshotName(previousSnapshotId)),
+      );
+    }
+    while (
+      this.#segments.length > 1 &&
+      this.#segments[0].maxEntryIndex < after.firstIndex
+    ) {
+      const old = this.#segments.shift()!;
+      await this.#backend.remove(joinPath(this.#dir, old.name));
+    }
+  }
+
+  /** Starts the next segment, whose checkpoint is the durable state so far. */
+  async #roll(current: SegmentInfo): Promise<SegmentInfo> {
+    const seq = current.seq + 1;
+    const created = await createSegment(
+      this.#backend,
+      this.#dir,
+      seq,
+      this.#durable,
+      this.#nextBatchSeq++,
+      this.#codec,
+    );
+    const old = this.#active;
+    this.#active = created.file;
+    this.#activeBase = created.size;
+    await old.close();
+    const info: SegmentInfo = {
+      seq,
+      name: segmentName(seq),
+      size: created.size,
+      maxEntryIndex: 0,
+    };
+    this.#segments.push(info);
+    return info;
+  }
+
+  async #writeSnapshotFile(ref: SnapshotRef, data: Uint8Array): Promise<void> {
+    const path = joinPath(this.#dir, snapshotName(ref.fileId));
+    const tmp = path + ".tmp";
+    const head = snapshotFileHead(ref.fileId, ref.meta);
+    const trailer = new Uint8Array(4);
+    writeU32(trailer, 0, crc32c(data, crc32c(head)));
+    const file = await this.#backend.openFile(tmp, {
+      create: true,
+      truncate: true,
+    });
+    try {
+      await file.writeAt(head, 0);
+      await file.writeAt(data, head.length);
+      await file.writeAt(trailer, head.length + data.length);
+      await file.syncData();
+    } finally {
+      await file.close();
+    }
+    await this.#backend.rename(tmp, path);
+    await this.#backend.syncDir(this.#dir);
+  }
+}
+
+/**
+ * Creates segment `seq` holding its header and a checkpoint batch, under a
+ * temporary name that is synced and renamed, so a segment never exists
+ * without its checkpoint.
+ */
+async function createSegment(
+  backend: WalBackend,
+  dir: string,
+  seq: number,
+  checkpoint: Checkpoint,
+  batchSeq: number,
+  codec: CodecBackend | undefined,
+): Promise<{ file: WalFile; size: number }> {
+  const encoder = new RecordEncoder({ backend: codec });
+  writeCheckpoint(
+    encoder.reserve(RecordType.checkpoint, checkpointBytes(checkpoint)),
+    checkpoint,
+  );
+  const batchBytes = encoder.byteLength;
+  const commit = encoder.reserve(RecordType.commit, COMMIT_PAYLOAD_BYTES);
+  writeU64(commit, 0, batchSeq);
+  writeU32(commit, 8, batchBytes);
+  const body = encoder.finish();
+  const header = segmentHeader(seq, (b) => crc32c(b));
+  const bytes = new Uint8Array(header.length + body.length);
+  bytes.set(header, 0);
+  bytes.set(body, header.length);
+  const path = joinPath(dir, segmentName(seq));
+  const tmp = path + ".tmp";
+  const file = await backend.openFile(tmp, { create: true, truncate: true });
+  try {
+    await file.writeAt(bytes, 0);
+    await file.syncData();
+    await backend.rename(tmp, path);
+    await backend.syncDir(dir);
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
+  return { file, size: bytes.length };
+}
