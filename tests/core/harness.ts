@@ -120,6 +120,8 @@ export class Cluster {
   readonly nodes = new Map<number, SimNode>();
   /** Messages in flight, in send order. */
   queue: Message[] = [];
+  /** Messages held back by `stash`, to be re-queued (reordered) by `unstash`. */
+  stashed: Message[] = [];
   /** Blocked links as `from->to`. */
   readonly blocked = new Set<string>();
 
@@ -209,6 +211,11 @@ export class Cluster {
     this.queue = [];
     let delivered = 0;
     for (const m of now) {
+      if (this.blocked.has(`${m.from}->${m.to}`)) {
+        // A partition loses messages whichever node is being driven.
+        out.push(`dropped: ${formatMessage(m)}`);
+        continue;
+      }
       const match = (filter?.from === undefined || filter.from === m.from) &&
         (filter?.to === undefined || filter.to === m.to) &&
         (filter?.among === undefined ||
@@ -244,6 +251,34 @@ export class Cluster {
     return out;
   }
 
+  /**
+   * Moves matching queued messages aside (or copies them, to duplicate);
+   * `unstash` queues them again behind everything sent meanwhile.
+   */
+  stash(filter: { from?: number; to?: number }, copy: boolean): string[] {
+    const out: string[] = [];
+    const keep: Message[] = [];
+    for (const m of this.queue) {
+      const match = (filter.from === undefined || filter.from === m.from) &&
+        (filter.to === undefined || filter.to === m.to);
+      if (match) {
+        this.stashed.push(m);
+        out.push(`stashed: ${formatMessage(m)}`);
+      }
+      if (!match || copy) keep.push(m);
+    }
+    this.queue = keep;
+    return out;
+  }
+
+  /** Queues the stashed messages again. */
+  unstash(): string[] {
+    const out = this.stashed.map((m) => `queued: ${formatMessage(m)}`);
+    this.queue.push(...this.stashed);
+    this.stashed = [];
+    return out;
+  }
+
   /** Processes Readies and delivers messages until nothing is left to do. */
   stabilize(ids?: number[]): string[] {
     const out: string[] = [];
@@ -256,7 +291,10 @@ export class Cluster {
         out.push(...lines);
       }
       if (
-        this.queue.some((m) => which.includes(m.to) && which.includes(m.from))
+        this.queue.some((m) =>
+          (which.includes(m.to) && which.includes(m.from)) ||
+          this.blocked.has(`${m.from}->${m.to}`)
+        )
       ) {
         progress = true;
         out.push(

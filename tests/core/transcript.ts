@@ -18,6 +18,8 @@
  * - `campaign ID`, `tick IDS [N]`, `propose ID DATA`, `propose-batch ID D1 D2 ...`
  * - `process-ready IDS`, `deliver [from=ID] [to=ID] [max=N]`, `drop [from=] [to=] [type=]`
  * - `stabilize [IDS]`: Readies and deliveries until quiet
+ * - `stash [from=] [to=] [copy=true]` / `unstash`: hold messages back (or
+ *   duplicate them) and re-queue them later, i.e. reorder
  * - `partition 1 | 2 3`, `isolate ID`, `heal`, `crash ID`, `restart ID`, `queue`
  * - `read-index ID CTX`, `transfer ID TARGET`, `snapshot ID [INDEX]`
  * - `change-membership ID add-voter N | add-learner N | remove N |
@@ -196,6 +198,17 @@ export function runCommand(c: Cluster, command: string): string[] {
         type: opts.get("type"),
       });
       return out.length > 0 ? out : ["nothing dropped"];
+    }
+    case "stash": {
+      const out = c.stash({
+        from: num(opts.get("from")),
+        to: num(opts.get("to")),
+      }, opts.get("copy") === "true");
+      return out.length > 0 ? out : ["nothing stashed"];
+    }
+    case "unstash": {
+      const out = c.unstash();
+      return out.length > 0 ? out : ["nothing stashed"];
     }
     case "queue": {
       const out = c.queue.map(formatMessage);
