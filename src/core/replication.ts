@@ -78,9 +78,12 @@ export function flushAppends(r: Raft): void {
   r.pendingBroadcast = false;
   const peers = r.peerIds;
   for (let i = 0; i < peers.length; i++) {
-    while (sendAppend(r, peers[i], false)) {
+    const id = peers[i];
+    while (sendAppend(r, id, false)) {
       // Fill the in-flight window (pipelining).
     }
+    const pr = r.progress.get(id);
+    if (pr !== undefined && pr.canBumpCommit(r.commit)) sendAppend(r, id, true);
   }
 }
 
@@ -124,12 +127,16 @@ export function maybeCommit(r: Raft): boolean {
 /** Leader: what follows a commit advance (reads, joint leave, removed-leader step-down). */
 export function afterCommit(r: Raft): void {
   onOwnTermCommit(r);
-  bcastAppend(r);
   if (r.commit >= r.configIndex && !r.promotable()) {
-    // §6: a leader removed by a configuration steps down once it commits.
+    // §6: a leader removed by a configuration steps down once it commits
+    // (after telling the others, so they apply the new configuration).
+    bcastAppend(r);
     r.becomeFollower(r.term, 0);
     return;
   }
+  // Followers learn the new commit index at the next Ready: one empty
+  // append per follower however many acknowledgements advanced it.
+  r.pendingBroadcast = true;
   if (
     r.shouldAutoLeave() && r.leadTransferee === 0 &&
     r.log.lastIndex() === r.configIndex
@@ -247,9 +254,9 @@ export function handleAppendResponse(r: Raft, m: AppendEntriesResponse): void {
   if (maybeCommit(r)) {
     afterCommit(r);
     if (r.role !== "leader") return;
-  } else if (pr.canBumpCommit(r.commit) && pr.next > r.log.lastIndex()) {
-    // Nothing new to carry the commit index: tell it with an empty append.
-    sendAppend(r, m.from, true);
+  } else if (pr.canBumpCommit(r.commit)) {
+    // It holds entries up to a commit index it was not told: tell it at the next Ready.
+    r.pendingBroadcast = true;
   }
   while (sendAppend(r, m.from, false)) {
     // Refill the window.
