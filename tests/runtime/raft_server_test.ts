@@ -1,0 +1,357 @@
+import assert from "node:assert/strict";
+import { NotLeaderError, OverloadedError } from "../../src/core/errors.ts";
+import { MemoryLog } from "../../src/log/memory_log.ts";
+import { MemoryNetwork } from "../../src/transport/memory_network.ts";
+import { type Message, needsDurability } from "../../src/core/messages.ts";
+import { RaftServer } from "../../src/runtime/raft_server.ts";
+import { StoppedError, TimeoutError } from "../../src/runtime/errors.ts";
+import {
+  enc,
+  ListMachine,
+  silent,
+  startCluster,
+  startNode,
+  waitFor,
+  waitForLeader,
+} from "./helpers.ts";
+
+Deno.test("a single-node server resolves a proposal with the state machine's result", async () => {
+  const net = new MemoryNetwork<Message>();
+  const sm = new ListMachine();
+  const server = await RaftServer.start({
+    config: { id: 1 },
+    log: new MemoryLog(),
+    transport: net.endpoint(1),
+    stateMachine: sm,
+    tickMs: 5,
+    logger: silent,
+  });
+  try {
+    await server.waitForLeader(2000);
+    assert.equal(await server.propose(enc("a")), 1);
+    assert.equal(await server.propose(enc("b")), 2);
+    assert.deepEqual(sm.items, ["a", "b"]);
+    assert.equal(server.metrics().proposalsCommitted, 2);
+  } finally {
+    await server.stop();
+    await net.close();
+  }
+});
+
+Deno.test("a three-node cluster elects one leader and every node applies the same commands in order", async () => {
+  const c = await startCluster(3);
+  try {
+    const leader = await waitForLeader(c.nodes);
+    const results = await Promise.all(
+      ["x", "y", "z"].map((s) => leader.server.propose(enc(s))),
+    );
+    assert.deepEqual(results, [1, 2, 3]);
+    await waitFor(
+      () => c.nodes.every((n) => n.sm.items.length === 3),
+      "all nodes to apply",
+    );
+    for (const n of c.nodes) assert.deepEqual(n.sm.items, ["x", "y", "z"]);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("a follower rejects a proposal with NotLeaderError naming the leader", async () => {
+  const c = await startCluster(3);
+  try {
+    const leader = await waitForLeader(c.nodes);
+    const follower = c.nodes.find((n) => n !== leader)!;
+    await assert.rejects(
+      () => follower.server.propose(enc("nope")),
+      (e: unknown) => e instanceof NotLeaderError && e.leaderId === leader.id,
+    );
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("proposals made together are persisted with far fewer syncs than proposals (group commit)", async () => {
+  const c = await startCluster(3);
+  try {
+    const leader = await waitForLeader(c.nodes);
+    await leader.server.propose(enc("warm-up"));
+    const before = leader.server.metrics().syncs;
+    const all = Array.from(
+      { length: 200 },
+      (_, i) => leader.server.propose(enc(`p${i}`)),
+    );
+    await Promise.all(all);
+    const syncs = leader.server.metrics().syncs - before;
+    assert.ok(syncs >= 1 && syncs <= 10, `200 proposals took ${syncs} syncs`);
+    assert.equal(leader.sm.items.length, 201);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("a linearizable read on a follower sees every write acknowledged before it started", async () => {
+  const c = await startCluster(3);
+  try {
+    const leader = await waitForLeader(c.nodes);
+    const follower = c.nodes.find((n) => n !== leader)!;
+    // Slow the follower's deliveries down so it lags when the write is acknowledged.
+    for (let i = 0; i < 20; i++) {
+      const applied = await leader.server.propose(enc(`w${i}`));
+      const index = await follower.server.read();
+      assert.ok(index >= applied, `read index ${index} < write ${applied}`);
+      assert.ok(follower.sm.items.includes(`w${i}`), `follower missed w${i}`);
+    }
+    assert.equal(follower.server.metrics().reads.linearizable, 20);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("a stale read answers at once with what this node applied", async () => {
+  const c = await startCluster(3);
+  try {
+    const leader = await waitForLeader(c.nodes);
+    await leader.server.propose(enc("s"));
+    const follower = c.nodes.find((n) => n !== leader)!;
+    c.net.isolate(follower.id);
+    const applied = follower.server.applied;
+    assert.equal(await follower.server.read({ consistency: "stale" }), applied);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("a lease read on a cut-off leader succeeds only within its lease, a linearizable one never", async () => {
+  const c = await startCluster(3);
+  try {
+    const leader = await waitForLeader(c.nodes);
+    await leader.server.propose(enc("l"));
+    await leader.server.read(); // a confirmed round starts the lease
+    c.net.isolate(leader.id);
+    const index = await leader.server.read({
+      consistency: "lease",
+      timeoutMs: 50,
+    });
+    assert.ok(index >= 1);
+    assert.equal(leader.server.metrics().reads.lease, 1);
+    await assert.rejects(
+      () => leader.server.read({ timeoutMs: 60 }),
+      TimeoutError,
+    );
+    // electionTick 10 x 10 ms: the lease (8 ticks) is over now.
+    await new Promise((r) => setTimeout(r, 120));
+    await assert.rejects(
+      () => leader.server.read({ consistency: "lease", timeoutMs: 60 }),
+      (e: unknown) => e instanceof TimeoutError || e instanceof NotLeaderError,
+    );
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("a proposal on a leader cut off from its quorum times out", async () => {
+  const c = await startCluster(3);
+  try {
+    const leader = await waitForLeader(c.nodes);
+    c.net.isolate(leader.id);
+    await assert.rejects(
+      () => leader.server.propose(enc("lost?"), { timeoutMs: 50 }),
+      TimeoutError,
+    );
+    assert.ok(leader.server.metrics().proposalsFailed >= 1);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("the leader refuses proposals past its uncommitted-bytes cap with OverloadedError", async () => {
+  const c = await startCluster(3, {}, {
+    maxUncommittedBytes: 1000,
+    checkQuorum: false,
+  });
+  try {
+    const leader = await waitForLeader(c.nodes);
+    c.net.isolate(leader.id);
+    const outcomes = await Promise.all(
+      Array.from(
+        { length: 20 },
+        () =>
+          leader.server.propose(new Uint8Array(100).fill(1), { timeoutMs: 100 })
+            .catch((e) => e),
+      ),
+    );
+    const overloaded = outcomes.filter((e) =>
+      e instanceof OverloadedError
+    ).length;
+    // 1000 bytes admit about ten 100-byte proposals; the rest are refused at once.
+    assert.ok(overloaded >= 9 && overloaded <= 11, `${overloaded} refused`);
+    assert.ok(outcomes.every((e) =>
+      e instanceof OverloadedError || e instanceof TimeoutError
+    ));
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("stop() settles every pending proposal and read with StoppedError and closes the log", async () => {
+  const c = await startCluster(3);
+  const leader = await waitForLeader(c.nodes);
+  c.net.isolate(leader.id);
+  const p = leader.server.propose(enc("never"), { timeoutMs: 60_000 });
+  const r = leader.server.read({ timeoutMs: 60_000 });
+  await leader.server.stop();
+  await assert.rejects(() => p, StoppedError);
+  await assert.rejects(() => r, StoppedError);
+  await assert.rejects(() => leader.server.propose(enc("after")), StoppedError);
+  assert.throws(() => leader.log.append([]), /closed/);
+  await c.stop();
+});
+
+Deno.test("the server snapshots by policy and compacts its log", async () => {
+  const c = await startCluster(3, { snapshotEntries: 20 }, {
+    compactionLag: 5,
+  });
+  try {
+    const leader = await waitForLeader(c.nodes);
+    for (let i = 0; i < 50; i++) await leader.server.propose(enc(`s${i}`));
+    await waitFor(
+      () => c.nodes.every((n) => n.server.metrics().snapshotsTaken >= 2),
+      "snapshots on every node",
+    );
+    for (const n of c.nodes) {
+      assert.ok(
+        n.log.snapshotMeta().index >= 40,
+        `node ${n.id} snapshot at ${n.log.snapshotMeta().index}`,
+      );
+      assert.ok(
+        n.log.firstIndex() > 30,
+        `node ${n.id} log starts at ${n.log.firstIndex()}`,
+      );
+    }
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("a follower that fell behind the compacted log catches up from a snapshot", async () => {
+  const c = await startCluster(3, { snapshotEntries: 20 }, {
+    compactionLag: 5,
+  });
+  try {
+    const leader = await waitForLeader(c.nodes);
+    const lagging = c.nodes.find((n) => n !== leader)!;
+    c.net.isolate(lagging.id);
+    for (let i = 0; i < 100; i++) await leader.server.propose(enc(`c${i}`));
+    assert.ok(
+      leader.log.firstIndex() > lagging.log.lastIndex() + 1,
+      "the leader's log has passed the follower",
+    );
+    c.net.heal();
+    await waitFor(
+      () => lagging.sm.items.length === 100,
+      "the lagging follower to catch up",
+      10_000,
+    );
+    assert.ok(lagging.server.metrics().snapshotsRestored >= 1);
+    assert.deepEqual(lagging.sm.items, leader.sm.items);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("a restarted node recovers its state machine from its snapshot and log", async () => {
+  const c = await startCluster(3, { snapshotEntries: 10 }, {
+    compactionLag: 2,
+  });
+  let restarted: Awaited<ReturnType<typeof startNode>> | undefined;
+  try {
+    const leader = await waitForLeader(c.nodes);
+    for (let i = 0; i < 25; i++) await leader.server.propose(enc(`r${i}`));
+    const victim = c.nodes.find((n) => n !== leader)!;
+    await waitFor(
+      () => victim.sm.items.length === 25,
+      "the victim to apply everything",
+    );
+    await victim.server.stop();
+    const recovered = victim.log.crash();
+    assert.ok(recovered.snapshotMeta().index > 0, "a snapshot survived");
+    restarted = await startNode(c.net, victim.id, [1, 2, 3], recovered, {
+      snapshotEntries: 10,
+    }, { compactionLag: 2 });
+    await leader.server.propose(enc("after-restart"));
+    await waitFor(
+      () => restarted!.sm.items.length === 26,
+      "the restarted node to apply",
+    );
+    assert.deepEqual(restarted.sm.items, leader.sm.items);
+  } finally {
+    await restarted?.server.stop();
+    await c.stop();
+  }
+});
+
+Deno.test("leadership moves when transferred, and a new leader is elected after the leader stops", async () => {
+  const c = await startCluster(3);
+  try {
+    const leader = await waitForLeader(c.nodes);
+    await leader.server.propose(enc("t"));
+    const target = c.nodes.find((n) => n !== leader)!;
+    leader.server.transferLeadership(target.id);
+    await waitFor(() => target.server.role === "leader", "the transfer");
+    await target.server.stop();
+    const next = await waitForLeader(c.nodes.filter((n) => n !== target));
+    assert.notEqual(next.id, target.id);
+    assert.equal(await next.server.propose(enc("u")), 2);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("acknowledgements and votes leave only after the log is synced", async () => {
+  const net = new MemoryNetwork<Message>();
+  const voters = [1, 2, 3];
+  const violations: string[] = [];
+  let checked = 0;
+  const servers: RaftServer<number>[] = [];
+  for (const id of voters) {
+    const log = new MemoryLog();
+    const inner = net.endpoint(id);
+    const transport = {
+      id,
+      send(to: number, m: Message) {
+        if (needsDurability(m)) {
+          checked++;
+          if (log.durableLastIndex() !== log.lastIndex()) {
+            violations.push(`${m.type} from ${id} before sync`);
+          }
+        }
+        inner.send(to, m);
+      },
+      onMessage: inner.onMessage.bind(inner),
+      stats: inner.stats.bind(inner),
+      close: inner.close.bind(inner),
+    };
+    servers.push(
+      await RaftServer.start({
+        config: { id, voters },
+        log,
+        transport,
+        stateMachine: new ListMachine(),
+        tickMs: 10,
+        logger: silent,
+      }),
+    );
+  }
+  try {
+    await waitFor(() => servers.some((s) => s.role === "leader"), "a leader");
+    const leader = servers.find((s) => s.role === "leader")!;
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => leader.propose(enc(`d${i}`))),
+    );
+    assert.ok(checked > 10, `only ${checked} durable messages checked`);
+    assert.deepEqual(violations, []);
+  } finally {
+    for (const s of servers) await s.stop();
+    await net.close();
+  }
+});
