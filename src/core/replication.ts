@@ -83,7 +83,12 @@ export function flushAppends(r: Raft): void {
       // Fill the in-flight window (pipelining).
     }
     const pr = r.progress.get(id);
-    if (pr !== undefined && pr.canBumpCommit(r.commit)) sendAppend(r, id, true);
+    if (pr === undefined) continue;
+    // A peer in probe with nothing outstanding (e.g. just added) is probed now;
+    // one that holds entries up to a commit index it was not told, is told.
+    if ((pr.state === "probe" && !pr.probeSent) || pr.canBumpCommit(r.commit)) {
+      sendAppend(r, id, true);
+    }
   }
 }
 

@@ -18,6 +18,7 @@
  * - `campaign ID`, `tick IDS [N]`, `propose ID DATA`, `propose-batch ID D1 D2 ...`
  * - `process-ready IDS`, `deliver [from=ID] [to=ID] [max=N]`, `drop [from=] [to=] [type=]`
  * - `stabilize [IDS]`: Readies and deliveries until quiet
+ * - `elapse IDS N`: N times (tick IDS once, stabilize); prints role changes only
  * - `stash [from=] [to=] [copy=true]` / `unstash`: hold messages back (or
  *   duplicate them) and re-queue them later, i.e. reorder
  * - `partition 1 | 2 3`, `isolate ID`, `heal`, `crash ID`, `restart ID`, `queue`
@@ -198,6 +199,24 @@ export function runCommand(c: Cluster, command: string): string[] {
         type: opts.get("type"),
       });
       return out.length > 0 ? out : ["nothing dropped"];
+    }
+    case "elapse": {
+      // Ticks one at a time, stabilizing after each; prints role changes only.
+      const ids = parseIds(args[0]);
+      const n = args[1] === undefined ? 1 : Number(args[1]);
+      const out: string[] = [];
+      for (let i = 1; i <= n; i++) {
+        c.tick(ids, 1);
+        for (const line of c.stabilize()) {
+          const m = /^> (\d+) handling Ready$/.exec(line);
+          if (m) out.push(`tick ${i}: node ${m[1]}`);
+          else if (line.startsWith("  role=")) {
+            out[out.length - 1] += ` ${line.trim()}`;
+          }
+        }
+      }
+      const changes = out.filter((l) => l.includes("role="));
+      return changes.length > 0 ? changes : ["no role changes"];
     }
     case "stash": {
       const out = c.stash({
