@@ -345,10 +345,8 @@ Deno.test("acknowledgements and votes leave only after the log is synced", async
   try {
     await waitFor(() => servers.some((s) => s.role === "leader"), "a leader");
     const leader = servers.find((s) => s.role === "leader")!;
-    await Promise.all(
-      Array.from({ length: 50 }, (_, i) => leader.propose(enc(`d${i}`))),
-    );
-    assert.ok(checked > 10, `only ${checked} durable messages checked`);
+    for (let i = 0; i < 20; i++) await leader.propose(enc(`d${i}`));
+    assert.ok(checked >= 20, `only ${checked} durable messages checked`);
     assert.deepEqual(violations, []);
   } finally {
     for (const s of servers) await s.stop();
