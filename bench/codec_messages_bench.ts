@@ -80,6 +80,44 @@ Deno.bench({
   },
 });
 
+const appendBytes = encodeMessage(append);
+const appendJson = jsonEncode(append);
+
+Deno.bench({
+  name: "JSON encode only (baseline)",
+  group: "AppendEntries 64 x 100 B encode",
+  baseline: true,
+  fn() {
+    sink += jsonEncode(append).byteLength;
+  },
+});
+
+Deno.bench({
+  name: "binary encodeMessage",
+  group: "AppendEntries 64 x 100 B encode",
+  fn() {
+    sink += encodeMessage(append).byteLength;
+  },
+});
+
+Deno.bench({
+  name: "JSON decode only (baseline)",
+  group: "AppendEntries 64 x 100 B decode",
+  baseline: true,
+  fn() {
+    sink += jsonDecode(appendJson).entries.length;
+  },
+});
+
+Deno.bench({
+  name: "binary decodeMessage",
+  group: "AppendEntries 64 x 100 B decode",
+  fn() {
+    const m = decodeMessage(appendBytes);
+    sink += m.type === "AppendEntries" ? m.entries.length : 0;
+  },
+});
+
 const heartbeats: Message[] = [];
 for (let i = 0; i < 16; i++) {
   heartbeats.push({
