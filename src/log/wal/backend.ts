@@ -76,5 +76,11 @@ export function parseLockFile(
   return { protocol, pid: pidText === undefined ? undefined : Number(pidText) };
 }
 
+/**
+ * Directories held by a log in this process, by real path, shared by all
+ * backends: a second open in the same process fails whatever the backend.
+ */
+export const heldInProcess: Set<string> = new Set();
+
 // Documentation-only references keep the imports meaningful for `deno doc`.
 export type { WalLockedError, WalPermissionError };

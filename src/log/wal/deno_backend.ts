@@ -11,6 +11,7 @@
  */
 
 import {
+  heldInProcess,
   joinPath,
   LOCK_FILE,
   lockFileText,
@@ -92,15 +93,18 @@ class DenoWalFile implements WalFile {
 
 class DenoDirLock implements WalDirLock {
   #file: Deno.FsFile | undefined;
+  #key: string;
 
-  constructor(file: Deno.FsFile) {
+  constructor(file: Deno.FsFile, key: string) {
     this.#file = file;
+    this.#key = key;
   }
 
   release(): Promise<void> {
     const file = this.#file;
     this.#file = undefined;
     if (file) {
+      heldInProcess.delete(this.#key);
       try {
         // An empty lock file tells the node:fs backend nobody holds it.
         file.truncateSync(0);
@@ -189,6 +193,8 @@ export class DenoWalBackend implements WalBackend {
   lock(dir: string): Promise<WalDirLock> {
     const path = joinPath(dir, LOCK_FILE);
     return guard(path, "lock", async () => {
+      const key = await Deno.realPath(dir);
+      if (heldInProcess.has(key)) throw new WalLockedError(dir, Deno.pid);
       const file = await Deno.open(path, {
         read: true,
         write: true,
@@ -222,7 +228,8 @@ export class DenoWalBackend implements WalBackend {
         await file.write(
           new TextEncoder().encode(lockFileText("flock", Deno.pid)),
         );
-        return new DenoDirLock(file);
+        heldInProcess.add(key);
+        return new DenoDirLock(file, key);
       } catch (e) {
         file.close();
         throw e;

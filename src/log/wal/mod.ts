@@ -25,5 +25,5 @@ export {
   type WalFile,
 } from "./backend.ts";
 export { DenoWalBackend } from "./deno_backend.ts";
-export { NodeWalBackend } from "./node_backend.ts";
+export { NodeWalBackend, type NodeWalBackendOptions } from "./node_backend.ts";
 export { FORMAT_VERSION } from "./format.ts";

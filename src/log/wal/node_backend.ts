@@ -18,6 +18,7 @@
 import { constants as fsConstants, promises as fsp } from "node:fs";
 import process from "node:process";
 import {
+  heldInProcess,
   joinPath,
   LOCK_FILE,
   lockFileText,
@@ -95,9 +96,6 @@ class NodeWalFile implements WalFile {
   }
 }
 
-// Directories this process holds through this backend.
-const heldDirs = new Set<string>();
-
 class NodeDirLock implements WalDirLock {
   #path: string | undefined;
   #key: string;
@@ -111,7 +109,7 @@ class NodeDirLock implements WalDirLock {
     const path = this.#path;
     this.#path = undefined;
     if (path === undefined) return;
-    heldDirs.delete(this.#key);
+    heldInProcess.delete(this.#key);
     try {
       await fsp.unlink(path);
     } catch (e) {
@@ -120,10 +118,27 @@ class NodeDirLock implements WalDirLock {
   }
 }
 
+/** Options of {@linkcode NodeWalBackend}. */
+export interface NodeWalBackendOptions {
+  /**
+   * Whether the process that wrote a lock file is alive (`undefined`: cannot
+   * tell, treated as alive). Default: `process.kill(pid, 0)`, which on Deno
+   * needs `--allow-run`. Replace it where pids are not meaningful (e.g. lock
+   * files on storage shared between containers).
+   */
+  pidAlive?: (pid: number) => boolean | undefined;
+}
+
 /** The `node:fs` file backend. */
 export class NodeWalBackend implements WalBackend {
   /** Backend name. */
   readonly name = "node";
+  #pidAlive: (pid: number) => boolean | undefined;
+
+  /** @param options lock liveness check. */
+  constructor(options: NodeWalBackendOptions = {}) {
+    this.#pidAlive = options.pidAlive ?? pidAlive;
+  }
 
   /** See {@linkcode WalBackend.mkdirp}. */
   mkdirp(dir: string): Promise<void> {
@@ -192,7 +207,7 @@ export class NodeWalBackend implements WalBackend {
     const path = joinPath(dir, LOCK_FILE);
     return guard(path, "lock", async () => {
       const key = await fsp.realpath(dir);
-      if (heldDirs.has(key)) throw new WalLockedError(dir, process.pid);
+      if (heldInProcess.has(key)) throw new WalLockedError(dir, process.pid);
       const token = `${process.pid}`;
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
@@ -208,7 +223,7 @@ export class NodeWalBackend implements WalBackend {
           if (`${now.pid}` !== token || now.protocol !== "excl") {
             throw new WalLockedError(dir, now.pid);
           }
-          heldDirs.add(key);
+          heldInProcess.add(key);
           return new NodeDirLock(path, key);
         } catch (e) {
           if (errorCode(e) !== "EEXIST") throw e;
@@ -223,7 +238,7 @@ export class NodeWalBackend implements WalBackend {
         const held = parseLockFile(text);
         // An own-pid lock not in the registry is left by an earlier process that had our pid.
         const stale = held.pid === undefined || held.pid === process.pid ||
-          pidAlive(held.pid) === false;
+          this.#pidAlive(held.pid) === false;
         if (!stale) {
           throw new WalLockedError(
             dir,
