@@ -216,9 +216,18 @@ export class Raft {
     }
   }
 
-  /** True when this node may campaign and vote (it is a voter in either half). */
+  /**
+   * True when this node may campaign: it is a voter of its latest
+   * configuration, or of the committed one while a change that removes it is
+   * still uncommitted. (A leader removed by an uncommitted configuration may
+   * have stepped down by check-quorum; it may hold the only complete log, so
+   * it must still be able to win an election among the new voters and
+   * finish the change.)
+   */
   promotable(): boolean {
-    return isVoter(this.membership, this.id);
+    if (isVoter(this.membership, this.id)) return true;
+    if (this.configIndex <= this.commit) return false;
+    return isVoter(this.membershipAt(this.commit).membership, this.id);
   }
 
   /** True when this node is a learner. */

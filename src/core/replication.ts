@@ -66,6 +66,23 @@ export function sendAppend(r: Raft, to: number, sendIfEmpty: boolean): boolean {
   return true;
 }
 
+/** Sends an append without entries after `prevLogIndex`, outside flow control. */
+function sendEmptyAppend(r: Raft, to: number, prevLogIndex: number): boolean {
+  const prevLogTerm = r.log.termAt(prevLogIndex);
+  if (prevLogTerm === undefined) return false;
+  r.send({
+    type: "AppendEntries",
+    from: r.id,
+    to,
+    term: r.term,
+    prevLogIndex,
+    prevLogTerm,
+    entries: [],
+    leaderCommit: r.commit,
+  });
+  return true;
+}
+
 /** Sends appends to every follower (used after new entries or a commit advance). */
 export function bcastAppend(r: Raft): void {
   r.pendingBroadcast = false;
@@ -291,6 +308,16 @@ export function handleHeartbeatResponse(r: Raft, m: HeartbeatResponse): void {
   if (pr === undefined) return;
   pr.recentActive = true;
   pr.probeSent = false;
-  if (pr.match < r.log.lastIndex()) sendAppend(r, m.from, true);
+  if (pr.state === "replicate" && pr.inflights.full()) {
+    // The window may be full of lost messages: an empty append at `next`
+    // is answered either way (ack frees the window, reject triggers probing).
+    if (!sendEmptyAppend(r, m.from, pr.next - 1)) {
+      // Its predecessor was compacted: start over from `match` (snapshot if needed).
+      pr.becomeProbe();
+      sendAppend(r, m.from, true);
+    }
+  } else if (pr.match < r.log.lastIndex()) {
+    sendAppend(r, m.from, true);
+  }
   if (m.context > 0) onReadRoundAck(r, m.from, m.context);
 }
