@@ -83,6 +83,8 @@ export interface RaftServerOptions<R> {
   logger?: ServerLogger;
   /** Called after a configuration change was appended (it is in effect from then on, §6). */
   onMembershipChange?: (membership: Membership) => void;
+  /** Called when this node's role or known leader changes. */
+  onRoleChange?: (role: NodeRole, leaderId: number) => void;
 }
 
 /** Counters and histograms of a {@linkcode RaftServer}. */
@@ -197,6 +199,9 @@ export class RaftServer<R = unknown> {
   private readonly snapshotBytes: number;
   private readonly logger: ServerLogger;
   private readonly onMembershipChange: ((m: Membership) => void) | undefined;
+  private readonly onRoleChange:
+    | ((role: NodeRole, leaderId: number) => void)
+    | undefined;
 
   private roleValue: NodeRole = "follower";
   private leaderValue = 0;
@@ -256,6 +261,7 @@ export class RaftServer<R = unknown> {
       warn: (msg) => console.warn(`[raft-io node ${id}] ${msg}`),
     };
     this.onMembershipChange = options.onMembershipChange;
+    this.onRoleChange = options.onRoleChange;
     const st = node.status();
     this.termValue = st.term;
     this.commitKnown = st.commit;
@@ -716,6 +722,15 @@ export class RaftServer<R = unknown> {
       const waiters = this.leaderWaiters;
       this.leaderWaiters = [];
       for (const w of waiters) w.resolve();
+    }
+    if (this.onRoleChange !== undefined) {
+      try {
+        this.onRoleChange(role, leader);
+      } catch (e) {
+        this.logger.warn(
+          `onRoleChange threw: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      }
     }
   }
 

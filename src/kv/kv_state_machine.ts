@@ -1,0 +1,276 @@
+/**
+ * The replicated key-value store's state machine and its command encoding.
+ *
+ * Commands are small binary records (never JSON on the log):
+ *
+ * ```
+ * put     [1][u32 keyLen][key][value…]
+ * delete  [2][u32 keyLen][key]
+ * cas     [3][u32 keyLen][key][u8 expectPresent][u32 expectLen][expect][value…]
+ * member  [4][u32 id][u32 raftLen][raft address][u32 httpLen][http address]
+ * ```
+ *
+ * `member` records the network addresses of a node in the replicated state,
+ * so every node can reach (and forward clients to) members added at run time.
+ *
+ * @module
+ */
+
+import type { Entry } from "../log/raft_log.ts";
+import type { StateMachine } from "../runtime/state_machine.ts";
+
+/** Command opcodes. Stable; never renumbered. */
+export const KV_OP = { put: 1, delete: 2, cas: 3, member: 4 } as const;
+
+/** A node's addresses as recorded in the replicated state. */
+export interface MemberAddress {
+  /** Raft transport address, `host:port`. */
+  raft: string;
+  /** Client HTTP address, `host:port`. */
+  http: string;
+}
+
+/** What applying a command returns (the proposal's result). */
+export interface KvResult {
+  /** put: always true; delete: whether the key existed; cas: whether it matched; member: true. */
+  ok: boolean;
+  /** cas only: the value found (undefined when the key was absent). */
+  current?: Uint8Array;
+}
+
+/** A decoded command. */
+export type KvCommand =
+  | { op: "put"; key: string; value: Uint8Array }
+  | { op: "delete"; key: string }
+  | { op: "cas"; key: string; expect: Uint8Array | null; value: Uint8Array }
+  | { op: "member"; id: number; address: MemberAddress };
+
+const te = new TextEncoder();
+const td = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Encodes a command for `RaftServer.propose`.
+ *
+ * @example
+ * ```ts
+ * import { decodeKvCommand, encodeKvCommand } from "@raft-io/raft/kv";
+ * const bytes = encodeKvCommand({ op: "put", key: "a", value: new Uint8Array([1]) });
+ * decodeKvCommand(bytes).op; // "put"
+ * ```
+ */
+export function encodeKvCommand(cmd: KvCommand): Uint8Array {
+  if (cmd.op === "member") {
+    const raft = te.encode(cmd.address.raft);
+    const http = te.encode(cmd.address.http);
+    const out = new Uint8Array(
+      1 + 4 + 4 + raft.byteLength + 4 + http.byteLength,
+    );
+    const v = new DataView(out.buffer);
+    out[0] = KV_OP.member;
+    v.setUint32(1, cmd.id, true);
+    v.setUint32(5, raft.byteLength, true);
+    out.set(raft, 9);
+    v.setUint32(9 + raft.byteLength, http.byteLength, true);
+    out.set(http, 13 + raft.byteLength);
+    return out;
+  }
+  const key = te.encode(cmd.key);
+  const head = 1 + 4 + key.byteLength;
+  let out: Uint8Array;
+  if (cmd.op === "put") {
+    out = new Uint8Array(head + cmd.value.byteLength);
+    out.set(cmd.value, head);
+  } else if (cmd.op === "delete") {
+    out = new Uint8Array(head);
+  } else {
+    const expect = cmd.expect ?? new Uint8Array(0);
+    out = new Uint8Array(
+      head + 1 + 4 + expect.byteLength + cmd.value.byteLength,
+    );
+    out[head] = cmd.expect === null ? 0 : 1;
+    new DataView(out.buffer).setUint32(head + 1, expect.byteLength, true);
+    out.set(expect, head + 5);
+    out.set(cmd.value, head + 5 + expect.byteLength);
+  }
+  out[0] = KV_OP[cmd.op];
+  new DataView(out.buffer).setUint32(1, key.byteLength, true);
+  out.set(key, 5);
+  return out;
+}
+
+/** Decodes a command; throws `RangeError` on malformed bytes. */
+export function decodeKvCommand(bytes: Uint8Array): KvCommand {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const need = (n: number) => {
+    if (n > bytes.byteLength) throw new RangeError("truncated kv command");
+  };
+  need(5);
+  const op = bytes[0];
+  if (op === KV_OP.member) {
+    need(9);
+    const id = v.getUint32(1, true);
+    const rl = v.getUint32(5, true);
+    need(13 + rl);
+    const raft = td.decode(bytes.subarray(9, 9 + rl));
+    const hl = v.getUint32(9 + rl, true);
+    need(13 + rl + hl);
+    const http = td.decode(bytes.subarray(13 + rl, 13 + rl + hl));
+    return { op: "member", id, address: { raft, http } };
+  }
+  const kl = v.getUint32(1, true);
+  need(5 + kl);
+  const key = td.decode(bytes.subarray(5, 5 + kl));
+  const rest = 5 + kl;
+  switch (op) {
+    case KV_OP.put:
+      return { op: "put", key, value: bytes.subarray(rest) };
+    case KV_OP.delete:
+      return { op: "delete", key };
+    case KV_OP.cas: {
+      need(rest + 5);
+      const present = bytes[rest] === 1;
+      const el = v.getUint32(rest + 1, true);
+      need(rest + 5 + el);
+      const expect = present ? bytes.subarray(rest + 5, rest + 5 + el) : null;
+      return { op: "cas", key, expect, value: bytes.subarray(rest + 5 + el) };
+    }
+    default:
+      throw new RangeError(`unknown kv opcode ${op}`);
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The key-value state machine: a map of UTF-8 keys to byte values, plus the
+ * member address book.
+ *
+ * @example
+ * ```ts
+ * import { encodeKvCommand, KvStateMachine } from "@raft-io/raft/kv";
+ * const kv = new KvStateMachine();
+ * const data = encodeKvCommand({ op: "put", key: "k", value: new TextEncoder().encode("v") });
+ * kv.apply({ index: 1, term: 1, kind: "normal", data });
+ * new TextDecoder().decode(kv.get("k")); // "v"
+ * ```
+ */
+export class KvStateMachine implements StateMachine<KvResult> {
+  private data = new Map<string, Uint8Array<ArrayBuffer>>();
+  private addresses = new Map<number, MemberAddress>();
+  /** Called when a member's addresses are applied (the server wires it to the transport). */
+  onMemberAddress: ((id: number, address: MemberAddress) => void) | undefined;
+
+  /** Number of keys. */
+  get size(): number {
+    return this.data.size;
+  }
+
+  /** The value of `key`, or undefined. */
+  get(key: string): Uint8Array<ArrayBuffer> | undefined {
+    return this.data.get(key);
+  }
+
+  /** The recorded addresses of node `id`. */
+  memberAddress(id: number): MemberAddress | undefined {
+    return this.addresses.get(id);
+  }
+
+  /** Every recorded member address. */
+  memberAddresses(): Map<number, MemberAddress> {
+    return new Map(this.addresses);
+  }
+
+  /** Applies one committed command. Malformed commands are ignored (result `ok: false`) on every node alike. */
+  apply(entry: Entry): KvResult {
+    let cmd: KvCommand;
+    try {
+      cmd = decodeKvCommand(entry.data);
+    } catch {
+      return { ok: false };
+    }
+    switch (cmd.op) {
+      case "put":
+        this.data.set(cmd.key, cmd.value.slice());
+        return { ok: true };
+      case "delete":
+        return { ok: this.data.delete(cmd.key) };
+      case "cas": {
+        const current = this.data.get(cmd.key);
+        const matches = cmd.expect === null
+          ? current === undefined
+          : current !== undefined && equalBytes(current, cmd.expect);
+        if (!matches) return { ok: false, current };
+        this.data.set(cmd.key, cmd.value.slice());
+        return { ok: true };
+      }
+      case "member":
+        this.addresses.set(cmd.id, cmd.address);
+        this.onMemberAddress?.(cmd.id, cmd.address);
+        return { ok: true };
+    }
+  }
+
+  /** Serializes every key and address. */
+  snapshot(): Uint8Array {
+    const members = te.encode(JSON.stringify([...this.addresses]));
+    let size = 4 + members.byteLength + 4;
+    const keys: Uint8Array[] = [];
+    for (const [k, value] of this.data) {
+      const key = te.encode(k);
+      keys.push(key);
+      size += 8 + key.byteLength + value.byteLength;
+    }
+    const out = new Uint8Array(size);
+    const v = new DataView(out.buffer);
+    let o = 0;
+    v.setUint32(o, members.byteLength, true);
+    out.set(members, o + 4);
+    o += 4 + members.byteLength;
+    v.setUint32(o, this.data.size, true);
+    o += 4;
+    let i = 0;
+    for (const value of this.data.values()) {
+      const key = keys[i++];
+      v.setUint32(o, key.byteLength, true);
+      out.set(key, o + 4);
+      o += 4 + key.byteLength;
+      v.setUint32(o, value.byteLength, true);
+      out.set(value, o + 4);
+      o += 4 + value.byteLength;
+    }
+    return out;
+  }
+
+  /** Replaces the state with a snapshot (empty bytes: empty store). */
+  restore(bytes: Uint8Array): void {
+    this.data = new Map();
+    this.addresses = new Map();
+    if (bytes.byteLength === 0) return;
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let o = 0;
+    const ml = v.getUint32(o, true);
+    const members = JSON.parse(td.decode(bytes.subarray(4, 4 + ml))) as [
+      number,
+      MemberAddress,
+    ][];
+    o = 4 + ml;
+    const n = v.getUint32(o, true);
+    o += 4;
+    for (let i = 0; i < n; i++) {
+      const kl = v.getUint32(o, true);
+      const key = td.decode(bytes.subarray(o + 4, o + 4 + kl));
+      o += 4 + kl;
+      const vl = v.getUint32(o, true);
+      this.data.set(key, bytes.slice(o + 4, o + 4 + vl));
+      o += 4 + vl;
+    }
+    for (const [id, address] of members) {
+      this.addresses.set(id, address);
+      this.onMemberAddress?.(id, address);
+    }
+  }
+}

@@ -1,0 +1,498 @@
+/**
+ * One key-value node, wired together: a {@linkcode WalLog} in a data
+ * folder, an authenticated {@linkcode TcpTransport}, the
+ * {@linkcode KvStateMachine}, a {@linkcode RaftServer} and the HTTP API.
+ * This is what `scripts/serve.ts` runs; the flag parser lives here too so it
+ * can be tested.
+ *
+ * @module
+ */
+
+import type { Message } from "../core/messages.ts";
+import { WalLog } from "../log/wal/wal_log.ts";
+import { RaftServer } from "../runtime/raft_server.ts";
+import { raftMessageCodec } from "../transport/raft_codec.ts";
+import { TcpTransport } from "../transport/tcp/tcp_transport.ts";
+import { parseAddress } from "../transport/tcp/socket.ts";
+import { KvHttpApi, type KvHttpServer, serveKvHttp } from "./http_api.ts";
+import {
+  encodeKvCommand,
+  type KvResult,
+  KvStateMachine,
+} from "./kv_state_machine.ts";
+
+/** Everything needed to start a node. */
+export interface KvNodeOptions {
+  /** This node's id. */
+  id: number;
+  /** Folder of the write-ahead log (created if missing). */
+  dataDir: string;
+  /** Raft addresses of every founding member (including this node unless `join`), by id. */
+  peers: Map<number, string>;
+  /** Client HTTP addresses by id (optional; the leader announces its own in the replicated state). */
+  peerHttp: Map<number, string>;
+  /** Where this node's Raft transport listens (default: its own `peers` entry). */
+  listen: string;
+  /** Where the HTTP API listens, `host:port` (default 127.0.0.1:8000+id). */
+  http: string;
+  /** The cluster secret (bytes of the secret file, trimmed); undefined with `insecure`. */
+  clusterSecret: Uint8Array | undefined;
+  /** Run without peer authentication. */
+  insecure: boolean;
+  /** Start as a new node to be added with `POST /members`: not a founding voter. */
+  join: boolean;
+  /** Milliseconds per Raft tick. */
+  tickMs: number;
+  /** Election timeout in ticks. */
+  electionTicks: number;
+  /** Snapshot after this many applied entries. */
+  snapshotEntries: number;
+  /** Snapshot after this many applied bytes. */
+  snapshotBytes: number;
+  /** Entries kept below a snapshot for slightly lagging followers. */
+  compactionLag: number;
+  /** Followers forward writes (`proxy`) or answer 307 (`redirect`). */
+  forward: "proxy" | "redirect";
+  /** Largest HTTP body, bytes. */
+  maxBodyBytes: number;
+  /** Print less. */
+  quiet: boolean;
+}
+
+/** A bad command line; the message says what to fix. */
+export class UsageError extends Error {
+  /** Stable code. */
+  readonly code = "USAGE" as const;
+
+  /**
+   * Creates the error.
+   *
+   * @param message what is wrong with the flags
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The `--help` text of `scripts/serve.ts`. */
+export const SERVE_USAGE = `raft-io key-value node
+
+Usage:
+  deno task serve --id N --data-dir DIR --peer ID=HOST:PORT [--peer ...]
+                  --http HOST:PORT (--cluster-secret-file FILE | --insecure) [options]
+
+Required:
+  --id N                      this node's id (positive integer)
+  --data-dir DIR              write-ahead log folder (created if missing; one process per folder)
+  --peer ID=HOST:PORT         Raft address of a founding member; repeat for every member,
+                              this node included (its entry is where it listens)
+  --cluster-secret-file FILE  shared secret (>= 16 bytes; e.g. openssl rand -hex 32 > FILE)
+  --insecure                  run without peer authentication instead (explicit opt-in)
+
+Options:
+  --http HOST:PORT            client HTTP API address (default 127.0.0.1:(8000+id))
+  --listen HOST:PORT          Raft listen address (default: this node's --peer entry)
+  --peer-http ID=HOST:PORT    client address of another node (used to forward to the leader
+                              before it has announced itself)
+  --join                      start as a new, non-voting node; add it with POST /members
+  --tick-ms MS                Raft tick (default 100)
+  --election-ticks N          election timeout in ticks (default 10)
+  --snapshot-entries N        snapshot after N applied entries (default 10000)
+  --snapshot-bytes N          snapshot after N applied bytes (default 67108864)
+  --compaction-lag N          entries kept below a snapshot (default 1000)
+  --redirect                  followers answer writes with 307 instead of forwarding them
+  --max-body-bytes N          largest HTTP body (default 1048576)
+  --quiet                     log warnings only
+  --help                      this text
+
+Example (three nodes, one per terminal):
+  openssl rand -hex 32 > /tmp/raft.secret
+  deno task serve --id 1 --data-dir /tmp/raft-1 --http 127.0.0.1:8001 \\
+    --peer 1=127.0.0.1:7001 --peer 2=127.0.0.1:7002 --peer 3=127.0.0.1:7003 \\
+    --cluster-secret-file /tmp/raft.secret
+  (same for --id 2 / --http 127.0.0.1:8002 and --id 3 / --http 127.0.0.1:8003)
+  curl -X PUT --data hello http://127.0.0.1:8001/kv/greeting
+  curl http://127.0.0.1:8002/kv/greeting
+`;
+
+function positiveInt(flag: string, text: string | undefined): number {
+  const n = Number(text);
+  if (text === undefined || !Number.isSafeInteger(n) || n <= 0) {
+    throw new UsageError(
+      `${flag} needs a positive integer, got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+}
+
+function nonNegativeInt(flag: string, text: string | undefined): number {
+  const n = Number(text);
+  if (text === undefined || !Number.isSafeInteger(n) || n < 0) {
+    throw new UsageError(
+      `${flag} needs a non-negative integer, got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+}
+
+function address(flag: string, text: string | undefined): string {
+  if (text === undefined) throw new UsageError(`${flag} needs HOST:PORT`);
+  try {
+    parseAddress(text);
+  } catch {
+    throw new UsageError(
+      `${flag} needs HOST:PORT (e.g. 127.0.0.1:7001), got ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  return text;
+}
+
+function idAddress(flag: string, text: string | undefined): [number, string] {
+  const m = text === undefined ? null : /^(\d+)=(.+)$/.exec(text);
+  if (m === null) {
+    throw new UsageError(
+      `${flag} needs ID=HOST:PORT (e.g. 2=127.0.0.1:7002), got ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  return [positiveInt(flag, m[1]), address(flag, m[2])];
+}
+
+/**
+ * Parses the flags of `scripts/serve.ts`. Returns `"help"` for `--help`;
+ * throws {@linkcode UsageError} with a clear message for bad flags. The
+ * secret file is read by {@linkcode loadSecret}, not here.
+ */
+export function parseServeArgs(
+  args: string[],
+): (KvNodeOptions & { secretFile: string | undefined }) | "help" {
+  let id: number | undefined;
+  let dataDir: string | undefined;
+  let http: string | undefined;
+  let listen: string | undefined;
+  let secretFile: string | undefined;
+  const peers = new Map<number, string>();
+  const peerHttp = new Map<number, string>();
+  const o = {
+    insecure: false,
+    join: false,
+    tickMs: 100,
+    electionTicks: 10,
+    snapshotEntries: 10_000,
+    snapshotBytes: 64 * 1024 * 1024,
+    compactionLag: 1000,
+    forward: "proxy" as "proxy" | "redirect",
+    maxBodyBytes: 1024 * 1024,
+    quiet: false,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const flag = eq > 0 && !arg.startsWith("--peer") ? arg.slice(0, eq) : arg;
+    const inline = eq > 0 && !arg.startsWith("--peer")
+      ? arg.slice(eq + 1)
+      : undefined;
+    const value = () => inline ?? args[++i];
+    switch (flag) {
+      case "--help":
+      case "-h":
+        return "help";
+      case "--id":
+        id = positiveInt("--id", value());
+        break;
+      case "--data-dir":
+        dataDir = value();
+        if (!dataDir) throw new UsageError("--data-dir needs a folder");
+        break;
+      case "--http":
+        http = address("--http", value());
+        break;
+      case "--listen":
+        listen = address("--listen", value());
+        break;
+      case "--peer": {
+        const [pid, addr] = idAddress("--peer", args[++i]);
+        if (peers.has(pid)) {
+          throw new UsageError(`--peer ${pid} is given twice`);
+        }
+        peers.set(pid, addr);
+        break;
+      }
+      case "--peer-http": {
+        const [pid, addr] = idAddress("--peer-http", args[++i]);
+        peerHttp.set(pid, addr);
+        break;
+      }
+      case "--cluster-secret-file":
+        secretFile = value();
+        if (!secretFile) {
+          throw new UsageError("--cluster-secret-file needs a file");
+        }
+        break;
+      case "--insecure":
+        o.insecure = true;
+        break;
+      case "--join":
+        o.join = true;
+        break;
+      case "--tick-ms":
+        o.tickMs = positiveInt("--tick-ms", value());
+        break;
+      case "--election-ticks":
+        o.electionTicks = positiveInt("--election-ticks", value());
+        if (o.electionTicks < 2) {
+          throw new UsageError("--election-ticks must be at least 2");
+        }
+        break;
+      case "--snapshot-entries":
+        o.snapshotEntries = nonNegativeInt("--snapshot-entries", value());
+        break;
+      case "--snapshot-bytes":
+        o.snapshotBytes = nonNegativeInt("--snapshot-bytes", value());
+        break;
+      case "--compaction-lag":
+        o.compactionLag = nonNegativeInt("--compaction-lag", value());
+        break;
+      case "--redirect":
+        o.forward = "redirect";
+        break;
+      case "--max-body-bytes":
+        o.maxBodyBytes = positiveInt("--max-body-bytes", value());
+        break;
+      case "--quiet":
+        o.quiet = true;
+        break;
+      default:
+        throw new UsageError(
+          `unknown flag ${JSON.stringify(arg)} (see --help)`,
+        );
+    }
+  }
+  if (id === undefined) throw new UsageError("--id is required (see --help)");
+  if (dataDir === undefined) {
+    throw new UsageError("--data-dir is required (see --help)");
+  }
+  if (peers.size === 0) {
+    throw new UsageError(
+      "at least one --peer ID=HOST:PORT is required (include this node)",
+    );
+  }
+  if (secretFile === undefined && !o.insecure) {
+    throw new UsageError(
+      "no cluster secret: give --cluster-secret-file FILE (e.g. `openssl rand -hex 32 > FILE`), " +
+        "or --insecure to run without peer authentication",
+    );
+  }
+  if (secretFile !== undefined && o.insecure) {
+    throw new UsageError(
+      "give either --cluster-secret-file or --insecure, not both",
+    );
+  }
+  const own = peers.get(id);
+  if (own === undefined && listen === undefined) {
+    throw new UsageError(
+      `this node (--id ${id}) needs its own --peer ${id}=HOST:PORT entry or --listen HOST:PORT`,
+    );
+  }
+  if (!o.join && own === undefined) {
+    throw new UsageError(
+      `a founding node must be in its own --peer list (or use --join)`,
+    );
+  }
+  return {
+    id,
+    dataDir,
+    peers,
+    peerHttp,
+    listen: listen ?? own!,
+    http: http ?? `127.0.0.1:${8000 + id}`,
+    clusterSecret: undefined,
+    secretFile,
+    ...o,
+  };
+}
+
+/** Reads a secret file: its bytes with surrounding whitespace trimmed. */
+export async function loadSecret(path: string): Promise<Uint8Array> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new UsageError(
+      `cannot read --cluster-secret-file ${path}: ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+    );
+  }
+  const secret = new TextEncoder().encode(text.trim());
+  if (secret.byteLength < 16) {
+    throw new UsageError(
+      `the cluster secret in ${path} is ${secret.byteLength} bytes; use at least 16 (openssl rand -hex 32 > ${path})`,
+    );
+  }
+  return secret;
+}
+
+/** A running key-value node. */
+export interface KvNode {
+  /** The Raft server. */
+  readonly server: RaftServer<KvResult>;
+  /** The state machine. */
+  readonly kv: KvStateMachine;
+  /** The transport. */
+  readonly transport: TcpTransport<Message>;
+  /** The HTTP API handler. */
+  readonly api: KvHttpApi;
+  /** The HTTP listener (its `address` has the real port). */
+  readonly http: KvHttpServer;
+  /** Stops HTTP, the server, the transport and the log. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens the log, starts the transport, the Raft server and the HTTP API.
+ *
+ * @example
+ * ```ts ignore
+ * const options = parseServeArgs(Deno.args);
+ * if (options !== "help") {
+ *   const node = await startKvNode({ ...options, clusterSecret: await loadSecret(options.secretFile!) });
+ *   console.log(node.http.address);
+ * }
+ * ```
+ */
+export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
+  const id = options.id;
+  const info = options.quiet
+    ? () => {}
+    : (m: string) => console.log(`[node ${id}] ${m}`);
+  const warn = (m: string) => console.warn(`[node ${id}] ${m}`);
+  const log = await WalLog.open(options.dataDir);
+  let transport: TcpTransport<Message> | undefined;
+  let server: RaftServer<KvResult> | undefined;
+  let http: KvHttpServer | undefined;
+  try {
+    const peers = new Map([...options.peers].filter(([pid]) => pid !== id));
+    transport = await TcpTransport.create<Message>({
+      id,
+      listen: options.listen,
+      peers,
+      codec: raftMessageCodec,
+      clusterSecret: options.clusterSecret,
+      insecure: options.insecure,
+      logger: { warn },
+    });
+    const t = transport;
+    const kv = new KvStateMachine();
+    kv.onMemberAddress = (mid, addr) => {
+      if (mid !== id && addr.raft !== "") t.addPeer(mid, addr.raft);
+    };
+    const founders = [...options.peers.keys()].sort((a, b) => a - b);
+    const voters = options.join ? founders.filter((v) => v !== id) : founders;
+    const ann: { http: string | undefined; done: boolean } = {
+      http: undefined,
+      done: false,
+    };
+    // The leader records its addresses in the replicated state, so followers can forward to it.
+    const announce = () => {
+      if (
+        ann.done || ann.http === undefined || server === undefined ||
+        server.role !== "leader"
+      ) return;
+      const known = kv.memberAddress(id);
+      if (
+        known !== undefined && known.http === ann.http &&
+        known.raft === options.listen
+      ) return;
+      ann.done = true;
+      server.propose(
+        encodeKvCommand({
+          op: "member",
+          id,
+          address: { raft: options.listen, http: ann.http },
+        }),
+      )
+        .catch(() => (ann.done = false));
+    };
+    server = await RaftServer.start<KvResult>({
+      config: {
+        id,
+        voters: voters.length > 0 ? voters : [id],
+        electionTick: options.electionTicks,
+        heartbeatTick: 1,
+        compactionLag: options.compactionLag,
+      },
+      log,
+      transport,
+      stateMachine: kv,
+      tickMs: options.tickMs,
+      snapshotEntries: options.snapshotEntries,
+      snapshotBytes: options.snapshotBytes,
+      logger: { info, warn },
+      onRoleChange: (role, leader) => {
+        info(`role ${role}, leader ${leader || "unknown"}`);
+        if (role === "leader") announce();
+      },
+    });
+    const api = new KvHttpApi({
+      server,
+      kv,
+      httpAddresses: options.peerHttp,
+      forward: options.forward,
+      maxBodyBytes: options.maxBodyBytes,
+      extraMetrics: () => {
+        const s = t.stats();
+        const lines = [
+          "# HELP raft_transport_errors_total Transport errors (refused peers, bad frames), by code.",
+          "# TYPE raft_transport_errors_total counter",
+        ];
+        for (const [code, n] of Object.entries(s.errorsByCode)) {
+          lines.push(`raft_transport_errors_total{code="${code}"} ${n}`);
+        }
+        lines.push(
+          "# HELP raft_transport_writes_total Batched frame writes.",
+          "# TYPE raft_transport_writes_total counter",
+        );
+        lines.push(`raft_transport_writes_total ${s.writes}`);
+        return lines.join("\n");
+      },
+    });
+    const h = parseAddress(options.http);
+    http = serveKvHttp(api, h);
+    ann.http = http.address;
+    announce();
+    info(
+      `raft ${transport.address}, http http://${http.address}, data ${options.dataDir}`,
+    );
+    let stopping: Promise<void> | undefined;
+    const s = server;
+    const hs = http;
+    return {
+      server: s,
+      kv,
+      transport: t,
+      api,
+      http: hs,
+      stop: () => {
+        stopping ??= (async () => {
+          await hs.shutdown();
+          await s.stop();
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await http?.shutdown().catch(() => {});
+    if (server !== undefined) {
+      await server.stop().catch(() => {});
+    } else {
+      await transport?.close().catch(() => {});
+      await log.close().catch(() => {});
+    }
+    throw e;
+  }
+}
