@@ -1,0 +1,19 @@
+/**
+ * Proof tools for raft-io and for applications built on it: a
+ * linearizability checker for key-value histories (and, alongside, the
+ * deterministic cluster simulator and its invariants).
+ *
+ * @example
+ * ```ts
+ * import { checkHistory } from "@raft-io/raft/testing";
+ * const result = checkHistory([
+ *   { id: 1, process: 0, f: "put", key: "x", value: "a", status: "ok", invokeTime: 0, returnTime: 1 },
+ *   { id: 2, process: 1, f: "get", key: "x", value: "a", status: "ok", invokeTime: 2, returnTime: 3 },
+ * ]);
+ * result.verdict; // "ok"
+ * ```
+ *
+ * @module
+ */
+
+export * from "./linearizability/mod.ts";
