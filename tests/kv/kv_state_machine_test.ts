@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  decodeKvCommand,
+  encodeKvCommand,
+  type KvCommand,
+  KvStateMachine,
+} from "../../src/kv/kv_state_machine.ts";
+
+const arbCommand: fc.Arbitrary<KvCommand> = fc.oneof(
+  fc.record({
+    op: fc.constant("put" as const),
+    key: fc.string({ minLength: 1 }),
+    value: fc.uint8Array(),
+  }),
+  fc.record({
+    op: fc.constant("delete" as const),
+    key: fc.string({ minLength: 1 }),
+  }),
+  fc.record({
+    op: fc.constant("cas" as const),
+    key: fc.string({ minLength: 1 }),
+    expect: fc.option(fc.uint8Array(), { nil: null }),
+    value: fc.uint8Array(),
+  }),
+  fc.record({
+    op: fc.constant("member" as const),
+    id: fc.integer({ min: 1, max: 0xffff_ffff }),
+    address: fc.record({ raft: fc.string(), http: fc.string() }),
+  }),
+);
+
+Deno.test("kv commands round-trip through their binary encoding", () => {
+  fc.assert(
+    fc.property(arbCommand, (cmd) => {
+      assert.deepEqual(decodeKvCommand(encodeKvCommand(cmd)), structuredClone(cmd));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("kv state machine applies put, delete and compare-and-set with their results", () => {
+  const kv = new KvStateMachine();
+  let index = 0;
+  const apply = (cmd: KvCommand) =>
+    kv.apply({
+      index: ++index,
+      term: 1,
+      kind: "normal",
+      data: encodeKvCommand(cmd),
+    });
+  const b = (s: string) => new TextEncoder().encode(s);
+  assert.deepEqual(apply({ op: "put", key: "k", value: b("1") }), { ok: true });
+  assert.deepEqual(
+    apply({ op: "cas", key: "k", expect: b("2"), value: b("3") }),
+    { ok: false, current: b("1") },
+  );
+  assert.deepEqual(
+    apply({ op: "cas", key: "k", expect: b("1"), value: b("3") }),
+    { ok: true },
+  );
+  assert.deepEqual(kv.get("k"), b("3"));
+  assert.deepEqual(
+    apply({ op: "cas", key: "new", expect: null, value: b("n") }),
+    { ok: true },
+  );
+  assert.deepEqual(
+    apply({ op: "cas", key: "new", expect: null, value: b("m") }),
+    { ok: false, current: b("n") },
+  );
+  assert.deepEqual(apply({ op: "delete", key: "k" }), { ok: true });
+  assert.deepEqual(apply({ op: "delete", key: "k" }), { ok: false });
+  assert.equal(kv.get("k"), undefined);
+  assert.deepEqual(
+    kv.apply({
+      index: ++index,
+      term: 1,
+      kind: "normal",
+      data: new Uint8Array([99, 0, 0, 0, 0]),
+    }),
+    {
+      ok: false,
+    },
+  );
+});
+
+Deno.test("kv state machine snapshots restore the same keys, values and member addresses", () => {
+  fc.assert(
+    fc.property(fc.array(arbCommand, { maxLength: 40 }), (cmds) => {
+      const a = new KvStateMachine();
+      cmds.forEach((cmd, i) =>
+        a.apply({
+          index: i + 1,
+          term: 1,
+          kind: "normal",
+          data: encodeKvCommand(cmd),
+        })
+      );
+      const b = new KvStateMachine();
+      const seen: number[] = [];
+      b.onMemberAddress = (id) => seen.push(id);
+      b.restore(a.snapshot());
+      assert.equal(b.size, a.size);
+      for (const cmd of cmds) {
+        if (cmd.op !== "member") {
+          assert.deepEqual(b.get(cmd.key), a.get(cmd.key));
+        }
+      }
+      assert.deepEqual(b.memberAddresses(), a.memberAddresses());
+      assert.deepEqual(seen.sort(), [...a.memberAddresses().keys()].sort());
+    }),
+    { numRuns: 200 },
+  );
+  const empty = new KvStateMachine();
+  empty.restore(new Uint8Array(0));
+  assert.equal(empty.size, 0);
+});

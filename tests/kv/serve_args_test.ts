@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { parseServeArgs, UsageError } from "../../src/kv/node.ts";
+
+const base = [
+  "--id",
+  "2",
+  "--data-dir",
+  "d",
+  "--peer",
+  "1=127.0.0.1:7001",
+  "--peer",
+  "2=127.0.0.1:7002",
+];
+
+Deno.test("serve flags: a complete command line gives the node's options with defaults", () => {
+  const o = parseServeArgs([
+    ...base,
+    "--cluster-secret-file",
+    "s",
+    "--snapshot-entries=200",
+  ]);
+  assert.ok(o !== "help");
+  assert.equal(o.id, 2);
+  assert.equal(o.listen, "127.0.0.1:7002");
+  assert.equal(o.http, "127.0.0.1:8002");
+  assert.equal(o.secretFile, "s");
+  assert.equal(o.snapshotEntries, 200);
+  assert.equal(o.tickMs, 100);
+  assert.deepEqual([...o.peers.keys()], [1, 2]);
+  assert.equal(parseServeArgs(["--help"]), "help");
+});
+
+Deno.test("serve flags: mistakes are refused with a message naming the flag", () => {
+  const bad: [string[], RegExp][] = [
+    [
+      ["--data-dir", "d", "--peer", "1=127.0.0.1:7001", "--insecure"],
+      /--id is required/,
+    ],
+    [[...base], /no cluster secret/],
+    [[...base, "--insecure", "--cluster-secret-file", "s"], /either/],
+    [
+      [...base, "--insecure", "--tick-ms", "0"],
+      /--tick-ms needs a positive integer/,
+    ],
+    [
+      [...base, "--insecure", "--peer", "3=nohost"],
+      /--peer needs/,
+    ],
+    [[...base, "--insecure", "--peer", "1=127.0.0.1:9"], /given twice/],
+    [[...base, "--insecure", "--bogus"], /unknown flag "--bogus"/],
+    [[
+      "--id",
+      "5",
+      "--data-dir",
+      "d",
+      "--peer",
+      "1=127.0.0.1:7001",
+      "--insecure",
+    ], /own --peer 5=HOST:PORT/],
+    [[...base, "--insecure", "--http", "8000"], /--http needs HOST:PORT/],
+  ];
+  for (const [args, re] of bad) {
+    assert.throws(
+      () => parseServeArgs(args),
+      (e: unknown) => e instanceof UsageError && re.test(e.message),
+      args.join(" "),
+    );
+  }
+});
