@@ -10,6 +10,8 @@ export class RaftError extends Error {
   /** Stable, machine-readable code (never changes between releases). */
   readonly code: string;
   /**
+   * Creates the error.
+   *
    * @param code Stable code.
    * @param message Human-readable explanation.
    */
@@ -33,7 +35,11 @@ export class RaftError extends Error {
 export class NotLeaderError extends RaftError {
   /** The leader this node knows of, or 0 when none is known. */
   readonly leaderId: number;
-  /** @param leaderId Known leader id, or 0. */
+  /**
+   * Creates the error.
+   *
+   * @param leaderId Known leader id, or 0.
+   */
   constructor(leaderId: number) {
     super(
       "NOT_LEADER",
@@ -48,7 +54,11 @@ export class NotLeaderError extends RaftError {
 
 /** A proposal was dropped (e.g. empty batch, or the node was removed from the cluster). */
 export class ProposalDroppedError extends RaftError {
-  /** @param reason Why it was dropped. */
+  /**
+   * Creates the error.
+   *
+   * @param reason Why it was dropped.
+   */
   constructor(reason: string) {
     super("PROPOSAL_DROPPED", `proposal dropped: ${reason}`);
     this.name = "ProposalDroppedError";
@@ -66,6 +76,8 @@ export class OverloadedError extends RaftError {
   /** The configured cap. */
   readonly limit: number;
   /**
+   * Creates the error.
+   *
    * @param uncommittedBytes Current uncommitted bytes.
    * @param limit The configured cap.
    */
@@ -84,7 +96,11 @@ export class OverloadedError extends RaftError {
 export class TransferInProgressError extends RaftError {
   /** The transfer target. */
   readonly transferee: number;
-  /** @param transferee The transfer target. */
+  /**
+   * Creates the error.
+   *
+   * @param transferee The transfer target.
+   */
   constructor(transferee: number) {
     super(
       "TRANSFER_IN_PROGRESS",
@@ -97,7 +113,11 @@ export class TransferInProgressError extends RaftError {
 
 /** A membership change is already in flight (or the leader is not ready for one). */
 export class ConfigChangeInProgressError extends RaftError {
-  /** @param detail What is in the way. */
+  /**
+   * Creates the error.
+   *
+   * @param detail What is in the way.
+   */
   constructor(detail: string) {
     super("CONFIG_CHANGE_IN_PROGRESS", `membership change refused: ${detail}`);
     this.name = "ConfigChangeInProgressError";
@@ -106,7 +126,11 @@ export class ConfigChangeInProgressError extends RaftError {
 
 /** A requested membership change is not valid for the current configuration. */
 export class InvalidMembershipChangeError extends RaftError {
-  /** @param detail What is wrong. */
+  /**
+   * Creates the error.
+   *
+   * @param detail What is wrong.
+   */
   constructor(detail: string) {
     super("INVALID_MEMBERSHIP_CHANGE", `invalid membership change: ${detail}`);
     this.name = "InvalidMembershipChangeError";
@@ -118,6 +142,8 @@ export class InvalidConfigError extends RaftError {
   /** The offending field. */
   readonly field: string;
   /**
+   * Creates the error.
+   *
    * @param field The offending field.
    * @param detail What is wrong and how to fix it.
    */
@@ -130,7 +156,11 @@ export class InvalidConfigError extends RaftError {
 
 /** The driver broke the Ready protocol (e.g. `ready()` twice without `advance`). */
 export class ReadyProtocolError extends RaftError {
-  /** @param detail What was wrong. */
+  /**
+   * Creates the error.
+   *
+   * @param detail What was wrong.
+   */
   constructor(detail: string) {
     super("READY_PROTOCOL", detail);
     this.name = "ReadyProtocolError";
@@ -142,6 +172,8 @@ export class InvalidTransferTargetError extends RaftError {
   /** The requested target. */
   readonly target: number;
   /**
+   * Creates the error.
+   *
    * @param target The requested target.
    * @param detail Why it cannot lead.
    */

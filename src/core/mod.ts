@@ -4,6 +4,12 @@
  * @module
  */
 
+export type {
+  Entry,
+  EntryKind,
+  HardState,
+  SnapshotMeta,
+} from "../log/raft_log.ts";
 export * from "./messages.ts";
 export * from "./errors.ts";
 export {

@@ -27,25 +27,13 @@
  * @module
  */
 
-import type {
-  Entry,
-  HardState,
-  RaftLog,
-  SnapshotMeta,
-} from "../log/raft_log.ts";
+import type { Entry, HardState, RaftLog } from "../log/raft_log.ts";
 import { type RaftConfig, resolveConfig } from "./config.ts";
-import {
-  handleRequestVote,
-  handleTimeoutNow,
-  handleVoteResponse,
-  hup,
-  startTransfer,
-} from "./election.ts";
+import { hup, startTransfer } from "./election.ts";
 import {
   ConfigChangeInProgressError,
   InvalidTransferTargetError,
   NotLeaderError,
-  OverloadedError,
   ProposalDroppedError,
   ReadyProtocolError,
   TransferInProgressError,
@@ -58,139 +46,34 @@ import {
   type MembershipChange,
 } from "./membership.ts";
 import type { Message } from "./messages.ts";
-import type { ProgressState } from "./progress.ts";
 import { Raft } from "./raft.ts";
+import { seededRandom } from "./random.ts";
 import { leaderReadIndex, type ReadState } from "./read_index.ts";
+import type {
+  NodeRole,
+  NodeStatus,
+  PeerStatus,
+  Ready,
+  SoftState,
+} from "./ready.ts";
+import { afterCommit, flushAppends, maybeCommit } from "./replication.ts";
 import {
-  afterCommit,
-  bcastHeartbeat,
-  flushAppends,
-  handleAppendEntries,
-  handleAppendResponse,
-  handleHeartbeat,
-  handleHeartbeatResponse,
-  maybeCommit,
-} from "./replication.ts";
-import {
-  handleInstallSnapshot,
-  handleInstallSnapshotResponse,
-  tickSnapshots,
-} from "./snapshot.ts";
+  checkAccepting,
+  forwardProposals,
+  stepRaft,
+  tickRaft,
+} from "./step.ts";
 
-/** Role as reported to the application. */
-export type NodeRole =
-  | "leader"
-  | "follower"
-  | "candidate"
-  | "precandidate"
-  | "learner";
-
-/** Volatile state reported in a Ready when it changed. */
-export interface SoftState {
-  /** The node's role. */
-  role: NodeRole;
-  /** Known leader, 0 when none. */
-  leader: number;
-}
-
-/** A snapshot to restore the state machine from. */
-export interface SnapshotToRestore {
-  /** What it stands for. */
-  meta: SnapshotMeta;
-  /** The application's snapshot bytes. */
-  data: Uint8Array;
-}
-
-/** A batch of work for the driver; see the module documentation for the protocol. */
-export interface Ready {
-  /** Role/leader, when they changed since the last Ready. */
-  softState: SoftState | undefined;
-  /** The hard state, when it changed (already written to the log; durable after the sync). */
-  hardState: HardState | undefined;
-  /** Entries appended since the last Ready (already in the log; durable after the sync). */
-  entries: Entry[];
-  /** A snapshot received from the leader (already in the log): restore the state machine from it. */
-  snapshot: SnapshotToRestore | undefined;
-  /** True when `log.sync()` must complete before `persistedMessages` leave. */
-  mustSync: boolean;
-  /** Messages that may be sent at once. */
-  messages: Message[];
-  /** Messages to send only after the sync. */
-  persistedMessages: Message[];
-  /** Committed entries to apply, in order. */
-  committedEntries: Entry[];
-  /** Reads that may be served once `committedEntries` are applied. */
-  readStates: ReadState[];
-  /** The configuration in effect, when it changed (§6: on append, not on commit). */
-  membership: Membership | undefined;
-}
-
-/** Replication progress of one peer, as seen by the leader. */
-export interface PeerStatus {
-  /** Peer id. */
-  id: number;
-  /** Highest index known replicated on it. */
-  match: number;
-  /** Next index to send. */
-  next: number;
-  /** Flow-control state. */
-  state: ProgressState;
-  /** Messages in flight. */
-  inflight: number;
-  /** Whether it is a learner. */
-  isLearner: boolean;
-  /** Heard from during the current election timeout. */
-  recentActive: boolean;
-}
-
-/** A snapshot of a node's state for monitoring and tests. */
-export interface NodeStatus {
-  /** This node's id. */
-  id: number;
-  /** Role (a follower that is a learner reports `learner`). */
-  role: NodeRole;
-  /** Current term. */
-  term: number;
-  /** Vote cast in `term`, 0 when none. */
-  vote: number;
-  /** Known leader, 0 when none. */
-  leader: number;
-  /** Commit index. */
-  commit: number;
-  /** Applied index (as advanced by the driver). */
-  applied: number;
-  /** Last log index. */
-  lastIndex: number;
-  /** Highest index known durable locally. */
-  stableIndex: number;
-  /** The configuration in effect. */
-  membership: Membership;
-  /** Leadership transfer target, 0 when none. */
-  leadTransferee: number;
-  /** Leader only: per-peer progress, sorted by id (empty otherwise). */
-  progress: PeerStatus[];
-}
-
-/**
- * A small deterministic PRNG (mulberry32) returning numbers in [0, 1).
- *
- * @example
- * ```ts
- * import { seededRandom } from "@raft-io/raft";
- * const a = seededRandom(7), b = seededRandom(7);
- * a() === b(); // true
- * ```
- */
-export function seededRandom(seed: number): () => number {
-  let s = (seed ^ 0x9e3779b9) >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Re-exported so that node.ts stays the one import a driver needs.
+export type {
+  NodeRole,
+  NodeStatus,
+  PeerStatus,
+  Ready,
+  SnapshotToRestore,
+  SoftState,
+} from "./ready.ts";
+export { seededRandom } from "./random.ts";
 
 const encoder = new TextEncoder();
 
@@ -240,6 +123,8 @@ export class RaftNode {
   #prevHard: HardState;
 
   /**
+   * Creates a node over `log`, restoring term, vote, commit and membership from it.
+   *
    * @param config Node configuration (validated; throws `InvalidConfigError`).
    * @param log The node's log store; the node reads and writes it directly.
    * @param random Source of randomness in [0, 1) for election timeouts;
@@ -271,42 +156,7 @@ export class RaftNode {
 
   /** Advances logical time by one tick: election timeouts, heartbeats, check-quorum. */
   tick(): void {
-    const r = this.#r;
-    if (r.role === "leader") {
-      this.#tickLeader();
-      return;
-    }
-    r.electionElapsed++;
-    if (r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout) {
-      r.electionElapsed = 0;
-      hup(r);
-    }
-  }
-
-  #tickLeader(): void {
-    const r = this.#r;
-    r.leaderTicks++;
-    r.heartbeatElapsed++;
-    r.electionElapsed++;
-    if (r.electionElapsed >= r.cfg.electionTick) {
-      r.electionElapsed = 0;
-      if (r.cfg.checkQuorum) {
-        // Check-quorum: a leader that heard from no quorum for an election
-        // timeout steps down (thesis §6.2).
-        if (!r.quorumActive()) {
-          r.becomeFollower(r.term, 0);
-          return;
-        }
-        for (const pr of r.progress.values()) pr.recentActive = false;
-      }
-      // A transfer that has not completed within an election timeout is abandoned.
-      if (r.leadTransferee !== 0) r.leadTransferee = 0;
-    }
-    tickSnapshots(r);
-    if (r.heartbeatElapsed >= r.cfg.heartbeatTick) {
-      r.heartbeatElapsed = 0;
-      bcastHeartbeat(r);
-    }
+    tickRaft(this.#r);
   }
 
   /** Starts an election now (pre-vote first when enabled), as if the election timeout elapsed. */
@@ -319,119 +169,7 @@ export class RaftNode {
    * ignored.
    */
   step(m: Message): void {
-    const r = this.#r;
-    if (m.to !== r.id) return;
-    // Requests relayed between nodes are not Raft RPCs: no term rules.
-    switch (m.type) {
-      case "Propose":
-        this.#onForwardedProposal(m.commands);
-        return;
-      case "ReadIndexRequest":
-        if (r.role === "leader") leaderReadIndex(r, m.context, m.from);
-        else {
-          r.send({
-            type: "ReadIndexResponse",
-            from: r.id,
-            to: m.from,
-            term: r.term,
-            context: m.context,
-            index: 0,
-            success: false,
-          });
-        }
-        return;
-      case "ReadIndexResponse":
-        if (m.success) {
-          r.readStates.push({ index: m.index, context: m.context });
-        }
-        return;
-    }
-    if (m.term > r.term) {
-      if (m.type === "RequestVote") {
-        // Leader stickiness (thesis §4.2.3): while we hear from a live
-        // leader, ignore (pre-)votes unless the leader itself asked for the
-        // election (transfer).
-        const inLease = r.cfg.checkQuorum && r.leader !== 0 &&
-          r.electionElapsed < r.cfg.electionTick;
-        if (inLease && !m.transfer) return;
-        if (!m.preVote) r.becomeFollower(m.term, 0);
-      } else if (m.type === "RequestVoteResponse" && m.preVote && m.granted) {
-        // A granted pre-vote carries the future term: nothing to adopt.
-      } else if (
-        m.type === "AppendEntries" || m.type === "Heartbeat" ||
-        m.type === "InstallSnapshot"
-      ) {
-        r.becomeFollower(m.term, m.from);
-      } else {
-        r.becomeFollower(m.term, 0);
-      }
-    } else if (m.term < r.term) {
-      if (
-        (r.cfg.checkQuorum || r.cfg.preVote) &&
-        (m.type === "AppendEntries" || m.type === "Heartbeat")
-      ) {
-        // Tell a stale leader about the newer term so it steps down; without
-        // this it could stay leader forever under pre-vote/check-quorum.
-        r.send({
-          type: "AppendEntriesResponse",
-          from: r.id,
-          to: m.from,
-          term: r.term,
-          success: false,
-          matchIndex: 0,
-          rejectIndex: 0,
-          hintIndex: 0,
-          hintTerm: 0,
-        });
-      } else if (m.type === "RequestVote" && m.preVote) {
-        r.send({
-          type: "RequestVoteResponse",
-          from: r.id,
-          to: m.from,
-          term: r.term,
-          preVote: true,
-          granted: false,
-        });
-      }
-      return;
-    }
-    switch (m.type) {
-      case "RequestVote":
-        handleRequestVote(r, m);
-        return;
-      case "RequestVoteResponse":
-        if (r.role === "candidate" || r.role === "precandidate") {
-          handleVoteResponse(r, m);
-        }
-        return;
-      case "AppendEntries":
-      case "Heartbeat":
-      case "InstallSnapshot":
-        if (r.role === "leader") return;
-        if (r.role !== "follower") r.becomeFollower(m.term, m.from);
-        r.electionElapsed = 0;
-        r.leader = m.from;
-        if (m.type === "AppendEntries") handleAppendEntries(r, m);
-        else if (m.type === "Heartbeat") handleHeartbeat(r, m);
-        else handleInstallSnapshot(r, m);
-        return;
-      case "AppendEntriesResponse":
-        if (r.role === "leader") handleAppendResponse(r, m);
-        return;
-      case "HeartbeatResponse":
-        if (r.role === "leader") handleHeartbeatResponse(r, m);
-        return;
-      case "InstallSnapshotResponse":
-        if (r.role === "leader") handleInstallSnapshotResponse(r, m);
-        return;
-      case "TimeoutNow":
-        if (r.role === "follower") handleTimeoutNow(r, m);
-        return;
-      default: {
-        const never: never = m;
-        throw new Error(`unknown message ${JSON.stringify(never)}`);
-      }
-    }
+    stepRaft(this.#r, m);
   }
 
   /**
@@ -447,10 +185,10 @@ export class RaftNode {
   propose(data: Uint8Array): number {
     const r = this.#r;
     if (r.role !== "leader") {
-      this.#forward([data]);
+      forwardProposals(r, [data]);
       return 0;
     }
-    this.#checkAccepting(data.byteLength);
+    checkAccepting(r, data.byteLength);
     return r.appendLeaderEntry("normal", data);
   }
 
@@ -462,12 +200,12 @@ export class RaftNode {
     const r = this.#r;
     if (datas.length === 0) throw new ProposalDroppedError("empty batch");
     if (r.role !== "leader") {
-      this.#forward(datas.slice());
+      forwardProposals(r, datas.slice());
       return 0;
     }
     let bytes = 0;
     for (let i = 0; i < datas.length; i++) bytes += datas[i].byteLength;
-    this.#checkAccepting(bytes);
+    checkAccepting(r, bytes);
     const first = r.log.lastIndex() + 1;
     const entries: Entry[] = new Array(datas.length);
     for (let i = 0; i < datas.length; i++) {
@@ -482,48 +220,6 @@ export class RaftNode {
     r.uncommittedBytes += bytes;
     r.pendingBroadcast = true;
     return first;
-  }
-
-  #checkAccepting(bytes: number): void {
-    const r = this.#r;
-    if (r.leadTransferee !== 0) {
-      throw new TransferInProgressError(r.leadTransferee);
-    }
-    const max = r.cfg.maxUncommittedBytes;
-    // A single proposal larger than the cap is let through when nothing is pending.
-    if (max > 0 && r.uncommittedBytes > 0 && r.uncommittedBytes + bytes > max) {
-      throw new OverloadedError(r.uncommittedBytes, max);
-    }
-  }
-
-  #forward(commands: Uint8Array[]): void {
-    const r = this.#r;
-    if (!r.cfg.forwardProposals || r.leader === 0) {
-      throw new NotLeaderError(r.leader);
-    }
-    r.send({
-      type: "Propose",
-      from: r.id,
-      to: r.leader,
-      term: r.term,
-      commands,
-    });
-  }
-
-  #onForwardedProposal(commands: Uint8Array[]): void {
-    const r = this.#r;
-    // Best effort: dropped when not leader, transferring or overloaded.
-    if (r.role !== "leader" || commands.length === 0) return;
-    let bytes = 0;
-    for (let i = 0; i < commands.length; i++) bytes += commands[i].byteLength;
-    try {
-      this.#checkAccepting(bytes);
-    } catch {
-      return;
-    }
-    for (let i = 0; i < commands.length; i++) {
-      r.appendLeaderEntry("normal", commands[i]);
-    }
   }
 
   /**

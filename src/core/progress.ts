@@ -30,6 +30,8 @@ export class Inflights {
   readonly #maxBytes: number;
 
   /**
+   * Creates an empty window.
+   *
    * @param maxCount Maximum messages in flight.
    * @param maxBytes Maximum entry bytes in flight (0 = unlimited).
    */
@@ -146,6 +148,8 @@ export class Progress {
   readonly inflights: Inflights;
 
   /**
+   * Creates the progress of a follower in `probe` state.
+   *
    * @param next Initial next index (the leader's last index + 1).
    * @param isLearner Whether the follower is a learner.
    * @param maxInflight Window size in messages.
