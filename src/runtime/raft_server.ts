@@ -26,17 +26,18 @@
  * @module
  */
 
-import type { RaftConfig } from "../core/config.ts";
-import { ProposalDroppedError } from "../core/errors.ts";
-import type { Membership, MembershipChange } from "../core/membership.ts";
-import type { Message } from "../core/messages.ts";
 import {
+  LEASE_MARGIN_TICKS,
+  type Membership,
+  type MembershipChange,
+  type Message,
   type NodeRole,
   type NodeStatus,
+  ProposalDroppedError,
+  type RaftConfig,
   RaftNode,
   type Ready,
-} from "../core/node.ts";
-import { LEASE_MARGIN_TICKS } from "../core/read_index.ts";
+} from "../core/mod.ts";
 import type { Entry, RaftLog } from "../log/raft_log.ts";
 import type {
   RaftTransport,

@@ -33,7 +33,10 @@ const arbCommand: fc.Arbitrary<KvCommand> = fc.oneof(
 Deno.test("kv commands round-trip through their binary encoding", () => {
   fc.assert(
     fc.property(arbCommand, (cmd) => {
-      assert.deepEqual(decodeKvCommand(encodeKvCommand(cmd)), structuredClone(cmd));
+      assert.deepEqual(
+        decodeKvCommand(encodeKvCommand(cmd)),
+        structuredClone(cmd),
+      );
     }),
     { numRuns: 500 },
   );
