@@ -62,7 +62,9 @@ async function hasTests(dir: string, pattern = /_test\.ts$/): Promise<boolean> {
   try {
     for await (const e of Deno.readDir(dir)) {
       if (e.isFile && pattern.test(e.name)) return true;
-      if (e.isDirectory && await hasTests(`${dir}/${e.name}`, pattern)) return true;
+      if (e.isDirectory && await hasTests(`${dir}/${e.name}`, pattern)) {
+        return true;
+      }
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
