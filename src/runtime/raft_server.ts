@@ -679,14 +679,16 @@ export class RaftServer<R = unknown> {
       this.commitKnown = rd.hardState.commit;
     }
     for (const msg of rd.messages) this.transport.send(msg.to, msg);
+    // The sync runs while committed entries are applied: they are already
+    // durable on a quorum (and, on the leader, locally: it counts itself
+    // only for what it persisted), so the state machine need not wait for
+    // this batch's new entries to reach the disk.
+    let sync: Promise<void> | undefined;
+    const t0 = performance.now();
     if (rd.mustSync) {
-      const t0 = performance.now();
-      await this.log.sync();
-      this.m.fsyncLatency.observe(performance.now() - t0);
-      this.m.syncs++;
-      for (const e of rd.entries) this.m.bytesWritten += e.data.byteLength + 24;
+      sync = this.log.sync();
+      sync.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
     }
-    for (const msg of rd.persistedMessages) this.transport.send(msg.to, msg);
     if (rd.membership !== undefined && this.onMembershipChange !== undefined) {
       try {
         this.onMembershipChange(rd.membership);
@@ -701,7 +703,18 @@ export class RaftServer<R = unknown> {
     if (rd.snapshot !== undefined) {
       await this.#restoreSnapshot(rd.snapshot.meta.index, rd.snapshot.data);
     }
-    for (const entry of rd.committedEntries) await this.#applyEntry(entry);
+    for (const entry of rd.committedEntries) {
+      const pending = this.#applyEntry(entry);
+      if (pending !== undefined) await pending;
+    }
+    if (sync !== undefined) {
+      await sync;
+      this.m.fsyncLatency.observe(performance.now() - t0);
+      this.m.syncs++;
+      for (const e of rd.entries) this.m.bytesWritten += e.data.byteLength + 24;
+    }
+    // Votes and acknowledgements promise durability: only after the sync.
+    for (const msg of rd.persistedMessages) this.transport.send(msg.to, msg);
     this.#releaseReads(rd);
     this.#releaseAppliedWaiters();
     this.node.advance(rd);
@@ -761,14 +774,24 @@ export class RaftServer<R = unknown> {
     }
   }
 
-  async #applyEntry(entry: Entry): Promise<void> {
-    let result: R | undefined;
+  /** Applies one entry; returns a Promise only when the state machine did. */
+  #applyEntry(entry: Entry): Promise<void> | undefined {
     if (entry.kind === "normal" && entry.data.byteLength > 0) {
       const out = this.sm.apply(entry);
-      result = out instanceof Promise ? await out : out;
       this.m.entriesApplied++;
       this.bytesSinceSnapshot += entry.data.byteLength;
+      if (out instanceof Promise) {
+        return out.then((r) => this.#settle(entry, r));
+      }
+      this.#settle(entry, out);
+      return undefined;
     }
+    this.#settle(entry, undefined);
+    return undefined;
+  }
+
+  /** Marks `entry` applied and settles the proposal waiting for it. */
+  #settle(entry: Entry, result: R | undefined): void {
     this.appliedIndex = entry.index;
     const p = this.proposals.get(entry.index);
     if (p === undefined) return;
