@@ -8,6 +8,7 @@
 
 import {
   type Entry,
+  ENTRY_OVERHEAD_BYTES,
   entrySize,
   type HardState,
   NO_SNAPSHOT,
@@ -27,9 +28,33 @@ export class LogContinuityError extends RangeError {
   }
 }
 
+/**
+ * Entries held in packed form (for example views into recovered segment
+ * files) and turned into {@linkcode Entry} objects only when read, so a
+ * store can hold millions of recovered entries without millions of objects.
+ * Positions `k` count from the source's own start; it never changes once
+ * handed to a {@linkcode LogState}.
+ */
+export interface EntrySource {
+  /** Term of entry `k`. */
+  term(k: number): number;
+  /** Data bytes of entry `k`. */
+  size(k: number): number;
+  /** Entry `k`, materialized, with the given index. */
+  get(k: number, index: number): Entry;
+  /** Optional: entries before `k` will never be read again (memory may be freed). */
+  discardBefore?(k: number): void;
+}
+
 /** Entries, hard state and snapshot held in memory, with the RaftLog rules. */
 export class LogState {
-  /** Entries with indexes `offset .. offset + entries.length - 1`. */
+  /**
+   * Held entries: indexes `offset .. offset + lazyCount - 1` come from
+   * `lazy` (positions `lazyStart ..`), the rest from `entries`.
+   */
+  #lazy: EntrySource | undefined;
+  #lazyStart = 0;
+  #lazyCount = 0;
   #entries: Entry[] = [];
   #offset = 1;
   #hardState: HardState = { term: 0, vote: 0, commit: 0 };
@@ -44,13 +69,17 @@ export class LogState {
    */
   static restore(parts: {
     firstIndex: number;
+    /** Packed entries first (`count` of them from position `start`), then `entries`. */
+    packed?: { source: EntrySource; start: number; count: number };
     entries: Entry[];
     hardState: HardState;
     snapshot: SnapshotMeta;
     snapshotData: Uint8Array;
   }): LogState {
-    const { firstIndex, entries, snapshot } = parts;
-    const lastIndex = firstIndex + entries.length - 1;
+    const { entries, snapshot } = parts;
+    const lazyCount = parts.packed?.count ?? 0;
+    const firstIndex = parts.firstIndex;
+    const lastIndex = firstIndex + lazyCount + entries.length - 1;
     if (!Number.isSafeInteger(firstIndex) || firstIndex < 1) {
       throw new LogContinuityError(
         `restore: invalid first index ${firstIndex}`,
@@ -65,15 +94,20 @@ export class LogState {
       );
     }
     for (let i = 0; i < entries.length; i++) {
-      if (entries[i].index !== firstIndex + i) {
+      if (entries[i].index !== firstIndex + lazyCount + i) {
         throw new LogContinuityError(
           `restore: entry ${entries[i].index} found where ${
-            firstIndex + i
+            firstIndex + lazyCount + i
           } belongs`,
         );
       }
     }
     const state = new LogState();
+    if (parts.packed && lazyCount > 0) {
+      state.#lazy = parts.packed.source;
+      state.#lazyStart = parts.packed.start;
+      state.#lazyCount = lazyCount;
+    }
     state.#entries = entries;
     state.#offset = firstIndex;
     state.setHardState(parts.hardState);
@@ -85,7 +119,10 @@ export class LogState {
   /** A deep-enough copy: entries are immutable once appended, so they are shared. */
   clone(): LogState {
     const copy = new LogState();
-    copy.#entries = this.#entries.slice();
+    // The copy gets plain entries: a packed source may free memory as its owner compacts.
+    copy.#entries = this.#lazyCount > 0
+      ? this.entries(this.#offset, this.lastIndex() + 1)
+      : this.#entries.slice();
     copy.#offset = this.#offset;
     copy.#hardState = { ...this.#hardState };
     copy.#snapshot = this.#snapshot;
@@ -100,26 +137,38 @@ export class LogState {
 
   /** See {@linkcode RaftLog.lastIndex}. */
   lastIndex(): number {
-    return this.#offset + this.#entries.length - 1;
+    return this.#offset + this.#lazyCount + this.#entries.length - 1;
   }
 
   /** See {@linkcode RaftLog.lastTerm}. */
   lastTerm(): number {
     const n = this.#entries.length;
-    return n === 0 ? this.#snapshot.term : this.#entries[n - 1].term;
+    if (n > 0) return this.#entries[n - 1].term;
+    if (this.#lazyCount > 0) {
+      return this.#lazy!.term(this.#lazyStart + this.#lazyCount - 1);
+    }
+    return this.#snapshot.term;
   }
 
   /** See {@linkcode RaftLog.termAt}. */
   termAt(index: number): number | undefined {
     if (index === this.#snapshot.index) return this.#snapshot.term;
     if (index === 0) return 0;
-    const e = this.#entries[index - this.#offset];
+    const k = index - this.#offset;
+    if (k >= 0 && k < this.#lazyCount) {
+      return this.#lazy!.term(this.#lazyStart + k);
+    }
+    const e = this.#entries[k - this.#lazyCount];
     return e === undefined ? undefined : e.term;
   }
 
   /** See {@linkcode RaftLog.entry}. */
   entry(index: number): Entry | undefined {
-    return this.#entries[index - this.#offset];
+    const k = index - this.#offset;
+    if (k >= 0 && k < this.#lazyCount) {
+      return this.#lazy!.get(this.#lazyStart + k, index);
+    }
+    return this.#entries[k - this.#lazyCount];
   }
 
   /** See {@linkcode RaftLog.entries}. */
@@ -132,21 +181,60 @@ export class LogState {
     const start = from - this.#offset;
     let end = to - this.#offset;
     if (maxBytes !== undefined && end > start) {
-      let bytes = entrySize(this.#entries[start]);
+      let bytes = this.#sizeAt(start);
       let i = start + 1;
       while (i < end) {
-        bytes += entrySize(this.#entries[i]);
+        bytes += this.#sizeAt(i);
         if (bytes > maxBytes) break;
         i++;
       }
       end = i;
     }
-    return this.#entries.slice(start, end);
+    const lazyCount = this.#lazyCount;
+    if (start >= lazyCount) {
+      return this.#entries.slice(start - lazyCount, end - lazyCount);
+    }
+    const out: Entry[] = [];
+    for (let k = start; k < end; k++) {
+      out.push(
+        k < lazyCount
+          ? this.#lazy!.get(this.#lazyStart + k, this.#offset + k)
+          : this.#entries[k - lazyCount],
+      );
+    }
+    return out;
   }
 
-  /** The held entries in order (shared, do not mutate). */
+  #sizeAt(k: number): number {
+    return k < this.#lazyCount
+      ? this.#lazy!.size(this.#lazyStart + k) + ENTRY_OVERHEAD_BYTES
+      : entrySize(this.#entries[k - this.#lazyCount]);
+  }
+
+  /**
+   * The held entries in order (do not mutate). Entries held in packed form
+   * are materialized first, so this costs O(n) once after a recovery.
+   */
   heldEntries(): readonly Entry[] {
+    this.#materialize();
     return this.#entries;
+  }
+
+  #materialize(): void {
+    if (this.#lazyCount === 0) return;
+    const out: Entry[] = [];
+    for (let k = 0; k < this.#lazyCount; k++) {
+      out.push(this.#lazy!.get(this.#lazyStart + k, this.#offset + k));
+    }
+    for (let i = 0; i < this.#entries.length; i++) out.push(this.#entries[i]);
+    this.#entries = out;
+    this.#dropLazy();
+  }
+
+  #dropLazy(): void {
+    this.#lazy = undefined;
+    this.#lazyStart = 0;
+    this.#lazyCount = 0;
   }
 
   /** See {@linkcode RaftLog.append}. */
@@ -182,7 +270,14 @@ export class LogState {
       );
     }
     if (from > this.lastIndex()) return;
-    this.#entries.length = from - this.#offset;
+    const k = from - this.#offset;
+    if (k < this.#lazyCount) {
+      this.#lazyCount = k;
+      this.#entries = [];
+      if (k === 0) this.#dropLazy();
+    } else {
+      this.#entries.length = k - this.#lazyCount;
+    }
   }
 
   /** See {@linkcode RaftLog.hardState}. */
@@ -242,6 +337,7 @@ export class LogState {
     }
     this.#snapshot = freezeMeta(meta);
     this.#snapshotData = data;
+    this.#dropLazy();
     this.#entries = [];
     this.#offset = meta.index + 1;
     if (this.#hardState.commit < meta.index) {
@@ -257,7 +353,16 @@ export class LogState {
       );
     }
     if (upTo < this.#offset) return;
-    this.#entries.splice(0, upTo - this.#offset + 1);
+    let drop = upTo - this.#offset + 1;
+    if (this.#lazyCount > 0) {
+      const lazyDrop = Math.min(drop, this.#lazyCount);
+      this.#lazyStart += lazyDrop;
+      this.#lazyCount -= lazyDrop;
+      drop -= lazyDrop;
+      if (this.#lazyCount === 0) this.#dropLazy();
+      else this.#lazy!.discardBefore?.(this.#lazyStart);
+    }
+    if (drop > 0) this.#entries.splice(0, drop);
     this.#offset = upTo + 1;
   }
 }

@@ -379,3 +379,61 @@ Deno.test("WalLog: a log spanning many segments replays to the same state", asyn
     await log.close();
   });
 });
+
+Deno.test("WalLog: a recovered log of many small entries reads, truncates and compacts across packed blocks", async () => {
+  await withTestDir(async (dir) => {
+    const n = 150_000;
+    const small = (i: number): Entry => ({
+      index: i,
+      term: 1 + Math.floor(i / 50_000),
+      kind: i % 1000 === 0 ? "config" : "normal",
+      data: pattern(i % 7, i),
+    });
+    let log = await WalLog.open(dir);
+    const batch: Entry[] = [];
+    for (let i = 1; i <= n; i++) batch.push(small(i));
+    log.append(batch);
+    await log.close();
+    log = await WalLog.open(dir);
+    try {
+      assert.equal(log.lastIndex(), n);
+      assert.equal(log.lastTerm(), small(n).term);
+      for (const i of [1, 65_535, 65_536, 65_537, 131_072, 149_999, n]) {
+        const e = log.entry(i)!;
+        assert.deepEqual([e.index, e.term, e.kind, [...e.data]], [
+          i,
+          small(i).term,
+          small(i).kind,
+          [...small(i).data],
+        ]);
+      }
+      const span = log.entries(65_530, 65_545, 100);
+      assert.equal(span[0].index, 65_530);
+      assert.ok(span.length < 15, "maxBytes stops early");
+      log.saveSnapshot({
+        index: 70_000,
+        term: small(70_000).term,
+        config: new Uint8Array(),
+      }, pattern(10, 1));
+      log.compact(70_000); // frees the first packed block
+      assert.equal(log.firstIndex(), 70_001);
+      assert.deepEqual(log.entry(70_001)!.data, small(70_001).data);
+      log.truncate(140_000);
+      assert.equal(log.lastIndex(), 139_999);
+      log.append([{ ...small(140_000), term: 9 }]);
+      assert.deepEqual(log.entries(139_998, 140_001).map((e) => e.term), [
+        small(139_998).term,
+        small(139_999).term,
+        9,
+      ]);
+    } finally {
+      await log.close();
+    }
+    log = await WalLog.open(dir);
+    assert.equal(log.firstIndex(), 70_001);
+    assert.equal(log.lastIndex(), 140_000);
+    assert.equal(log.termAt(140_000), 9);
+    assert.deepEqual(log.entry(100_000)!.data, small(100_000).data);
+    await log.close();
+  });
+});

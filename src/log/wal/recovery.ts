@@ -21,7 +21,8 @@ import { decodeRecords } from "../../codec/records.ts";
 import { crc32c } from "../../codec/crc32c.ts";
 import { RECORD_HEADER_BYTES } from "../../codec/records.ts";
 import { LogState } from "../log_state.ts";
-import type { Entry, HardState } from "../raft_log.ts";
+import type { HardState } from "../raft_log.ts";
+import { PackedEntries } from "./packed_entries.ts";
 import { joinPath } from "./backend.ts";
 import type { WalBackend } from "./backend.ts";
 import {
@@ -86,7 +87,7 @@ class Replay {
   firstIndex = 1;
   /** Index of entries[head]; entries below it and >= firstIndex are unknown. */
   entriesStart = 1;
-  entries: Entry[] = [];
+  entries: PackedEntries = new PackedEntries();
   head = 0;
   hardState: HardState = { term: 0, vote: 0, commit: 0 };
   snapshot: SnapshotRef = NO_SNAPSHOT_REF;
@@ -101,11 +102,10 @@ class Replay {
     }
     if (from > this.lastIndex()) return true;
     if (from <= this.entriesStart) {
-      this.entries = [];
-      this.head = 0;
+      this.entries.truncate(this.head);
       this.entriesStart = from;
     } else {
-      this.entries.length = this.head + (from - this.entriesStart);
+      this.entries.truncate(this.head + (from - this.entriesStart));
     }
     return true;
   }
@@ -121,18 +121,13 @@ class Replay {
       );
       this.head += drop;
       this.entriesStart = upTo + 1;
-      if (this.head > 4096 && this.head * 2 > this.entries.length) {
-        this.entries = this.entries.slice(this.head);
-        this.head = 0;
-      }
     }
     return true;
   }
 
   applySnapshot(ref: SnapshotRef): void {
     this.snapshot = ref;
-    this.entries = [];
-    this.head = 0;
+    this.head = this.entries.length;
     this.firstIndex = this.entriesStart = ref.meta.index + 1;
     if (this.hardState.commit < ref.meta.index) {
       this.hardState = { ...this.hardState, commit: ref.meta.index };
@@ -323,12 +318,20 @@ export async function recover(
   const segments: SegmentInfo[] = [];
   let expectedBatch = 0; // 0: not known yet (first batch of the first segment)
   let lastFileSize = 0;
+  let reading = backend.readFile(joinPath(dir, segmentName(segmentSeqs[0])));
   for (let s = 0; s < segmentSeqs.length; s++) {
     const seq = segmentSeqs[s];
     const name = segmentName(seq);
     const path = joinPath(dir, name);
     const isLast = s === segmentSeqs.length - 1;
-    const bytes = await backend.readFile(path);
+    const bytes = await reading;
+    // Read the next segment while this one is decoded and replayed.
+    if (!isLast) {
+      reading = backend.readFile(
+        joinPath(dir, segmentName(segmentSeqs[s + 1])),
+      );
+      reading.catch(() => {}); // awaited (and thrown) in the next round
+    }
     checkSegmentHeader(path, bytes, seq);
     lastFileSize = bytes.length;
     const reader = new SegmentReader(path);
@@ -390,14 +393,16 @@ export async function recover(
   for (const id of snapshotIds) {
     if (id !== ref.fileId) garbage.push(joinPath(dir, snapshotName(id)));
   }
-  const entries = replay.head === 0
-    ? replay.entries
-    : replay.entries.slice(replay.head);
   let state: LogState;
   try {
     state = LogState.restore({
       firstIndex: replay.firstIndex,
-      entries,
+      packed: {
+        source: replay.entries,
+        start: replay.head,
+        count: replay.entries.length - replay.head,
+      },
+      entries: [],
       hardState: replay.hardState,
       snapshot: ref.meta,
       snapshotData,
@@ -441,6 +446,7 @@ function replaySegment(
 ): SegmentResult {
   const body = file.subarray(SEGMENT_HEADER_BYTES);
   const decoded = decodeRecords(body);
+  const chunk = replay.entries.addChunk(body);
   const H = SEGMENT_HEADER_BYTES;
   let batchStart = 0; // record index of the current batch's first record
   let completeBatches = 0;
@@ -519,6 +525,7 @@ function replaySegment(
           decoded.payloadOffset(r),
           decoded.payloadLength(r),
           replay,
+          chunk,
         );
         if (m > maxEntryIndex) maxEntryIndex = m;
       }
@@ -558,6 +565,7 @@ function applyRecord(
   p: number,
   len: number,
   replay: Replay,
+  chunk: number,
 ): number {
   const end = p + len;
   const at = SEGMENT_HEADER_BYTES + p - RECORD_HEADER_BYTES;
@@ -587,12 +595,7 @@ function applyRecord(
         if (term < 1 || kind > 1 || size > end - q) {
           throw reader.corrupt(at, `entry ${index} is malformed`);
         }
-        entries.push({
-          index,
-          term,
-          kind: kind === 1 ? "config" : "normal",
-          data: b.subarray(q, q + size),
-        });
+        entries.push(term, kind, chunk, q, size);
         q += size;
         index++;
       }

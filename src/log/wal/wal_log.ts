@@ -48,8 +48,9 @@ import { recover, type SegmentInfo } from "./recovery.ts";
 /** Default segment size: 64 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 const MIN_SEGMENT_BYTES = 4096;
-// Appends larger than this are split over several ENTRIES records.
-const MAX_ENTRIES_RECORD = 8 * 1024 * 1024;
+// Appends larger than this are split over several ENTRIES records (small records
+// also keep within the 4 MiB window the record decoder verifies at a time).
+const MAX_ENTRIES_RECORD = 1024 * 1024;
 // Largest single entry: one record (1 GiB) minus the entry and record headers.
 const MAX_ENTRY_DATA = 0x4000_0000 - ENTRIES_HEADER_BYTES - ENTRY_HEADER_BYTES;
 const COMMIT_RECORD_BYTES = RECORD_HEADER_BYTES + COMMIT_PAYLOAD_BYTES;
