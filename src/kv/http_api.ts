@@ -196,11 +196,11 @@ export class KvHttpApi {
   async handle(req: Request): Promise<Response> {
     this.counters.requests++;
     try {
-      return await this.route(req);
+      return await this.#route(req);
     } catch (e) {
       this.counters.errors++;
       const err = toHttpError(e);
-      if (err.code === "NOT_LEADER") return this.notLeader(req, err);
+      if (err.code === "NOT_LEADER") return this.#notLeader(req, err);
       return errorResponse(
         err,
         err.status === 503 ? { "retry-after": "1" } : {},
@@ -208,46 +208,48 @@ export class KvHttpApi {
     }
   }
 
-  private async route(req: Request): Promise<Response> {
+  async #route(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const path = url.pathname;
     const method = req.method;
     if (path.startsWith("/kv/")) {
       if (method === "POST" && path.endsWith("/cas")) {
-        return await this.cas(req, this.key(path.slice(4, -4)));
+        return await this.#cas(req, this.#key(path.slice(4, -4)));
       }
-      const key = this.key(path.slice(4));
+      const key = this.#key(path.slice(4));
       if (method === "GET" || method === "HEAD") {
-        return await this.get(key, url);
+        return await this.#get(key, url);
       }
-      if (method === "PUT") return await this.put(req, key);
-      if (method === "DELETE") return await this.delete(req, key);
+      if (method === "PUT") return await this.#put(req, key);
+      if (method === "DELETE") return await this.#delete(req, key);
       throw new HttpError(
         405,
         "METHOD_NOT_ALLOWED",
         `${method} is not allowed on /kv/{key}`,
       );
     }
-    if (path === "/status" && method === "GET") return json(200, this.status());
-    if (path === "/leader" && method === "GET") return this.leader();
+    if (path === "/status" && method === "GET") {
+      return json(200, this.#status());
+    }
+    if (path === "/leader" && method === "GET") return this.#leader();
     if (path === "/metrics" && method === "GET") {
-      return new Response(this.metrics(), {
+      return new Response(this.#metrics(), {
         headers: { "content-type": "text/plain; version=0.0.4" },
       });
     }
     if (path === "/members" && method === "POST") {
-      return await this.addMember(req);
+      return await this.#addMember(req);
     }
     if (path.startsWith("/members/") && method === "DELETE") {
-      return await this.removeMember(req, path.slice(9));
+      return await this.#removeMember(req, path.slice(9));
     }
     if (path === "/leader/transfer" && method === "POST") {
-      return await this.transfer(req);
+      return await this.#transfer(req);
     }
     throw new HttpError(404, "NOT_FOUND", `no route ${method} ${path}`);
   }
 
-  private key(raw: string): string {
+  #key(raw: string): string {
     let key: string;
     try {
       key = decodeURIComponent(raw);
@@ -270,7 +272,7 @@ export class KvHttpApi {
     return key;
   }
 
-  private async body(req: Request): Promise<Uint8Array<ArrayBuffer>> {
+  async #body(req: Request): Promise<Uint8Array<ArrayBuffer>> {
     const declared = Number(req.headers.get("content-length") ?? "0");
     if (declared > this.maxBodyBytes) {
       await req.body?.cancel();
@@ -309,13 +311,13 @@ export class KvHttpApi {
   }
 
   /** Proposes on the leader; on a follower forwards (or redirects) the original request. */
-  private async write(
+  async #write(
     req: Request,
     body: Uint8Array<ArrayBuffer>,
     cmd: () => KvCommand,
   ): Promise<KvResult | Response> {
     if (this.server.role !== "leader") {
-      return await this.notLeader(
+      return await this.#notLeader(
         req,
         toHttpError(new NotLeaderError(this.server.leaderId)),
         body,
@@ -325,22 +327,22 @@ export class KvHttpApi {
       return await this.server.propose(encodeKvCommand(cmd()));
     } catch (e) {
       if (e instanceof NotLeaderError) {
-        return await this.notLeader(req, toHttpError(e), body);
+        return await this.#notLeader(req, toHttpError(e), body);
       }
       throw e;
     }
   }
 
-  private async put(req: Request, key: string): Promise<Response> {
-    const value = await this.body(req);
-    const r = await this.write(req, value, () => ({ op: "put", key, value }));
+  async #put(req: Request, key: string): Promise<Response> {
+    const value = await this.#body(req);
+    const r = await this.#write(req, value, () => ({ op: "put", key, value }));
     if (r instanceof Response) return r;
     return new Response(null, { status: 204 });
   }
 
-  private async delete(req: Request, key: string): Promise<Response> {
+  async #delete(req: Request, key: string): Promise<Response> {
     await req.body?.cancel();
-    const r = await this.write(
+    const r = await this.#write(
       req,
       new Uint8Array(0),
       () => ({ op: "delete", key }),
@@ -352,8 +354,8 @@ export class KvHttpApi {
     return new Response(null, { status: 204 });
   }
 
-  private async cas(req: Request, key: string): Promise<Response> {
-    const body = await this.body(req);
+  async #cas(req: Request, key: string): Promise<Response> {
+    const body = await this.#body(req);
     let parsed: { expect?: unknown; value?: unknown; encoding?: unknown };
     try {
       parsed = JSON.parse(new TextDecoder().decode(body));
@@ -388,7 +390,7 @@ export class KvHttpApi {
       ? null
       : decode(parsed.expect, "expect");
     const value = decode(parsed.value, "value");
-    const r = await this.write(
+    const r = await this.#write(
       req,
       body,
       () => ({ op: "cas", key, expect, value }),
@@ -409,7 +411,7 @@ export class KvHttpApi {
     });
   }
 
-  private async get(key: string, url: URL): Promise<Response> {
+  async #get(key: string, url: URL): Promise<Response> {
     const c = url.searchParams.get("consistency") ?? "linearizable";
     if (c !== "linearizable" && c !== "lease" && c !== "stale") {
       throw new HttpError(
@@ -430,7 +432,7 @@ export class KvHttpApi {
   }
 
   /** Forwards `req` to the leader, redirects to it, or answers 503 naming it. */
-  private async notLeader(
+  async #notLeader(
     req: Request,
     err: HttpError,
     body?: Uint8Array<ArrayBuffer>,
@@ -466,7 +468,7 @@ export class KvHttpApi {
       return errorResponse(wrapped, { "retry-after": "1" });
     }
     const payload = body ??
-      (req.body === null || req.bodyUsed ? undefined : await this.body(req));
+      (req.body === null || req.bodyUsed ? undefined : await this.#body(req));
     this.counters.forwarded++;
     try {
       const headers: Record<string, string> = {
@@ -508,7 +510,7 @@ export class KvHttpApi {
     }
   }
 
-  private status(): Record<string, unknown> {
+  #status(): Record<string, unknown> {
     const st = this.server.status();
     const role = st.role === "precandidate" ? "candidate" : st.role;
     const peers = st.progress.filter((p) => p.id !== st.id).map((p) => ({
@@ -534,7 +536,7 @@ export class KvHttpApi {
     };
   }
 
-  private leader(): Response {
+  #leader(): Response {
     const id = this.server.leaderId;
     const url = id === 0 ? undefined : this.httpUrlOf(id);
     if (url === undefined) {
@@ -553,7 +555,7 @@ export class KvHttpApi {
     return json(200, { leader: url, id });
   }
 
-  private metrics(): string {
+  #metrics(): string {
     const m = this.server.metrics();
     const st = this.server.status();
     const t = this.server.transportStats();
@@ -686,8 +688,8 @@ export class KvHttpApi {
     return lines.join("\n") + "\n" + (extra ? extra + "\n" : "");
   }
 
-  private async jsonBody(req: Request): Promise<Record<string, unknown>> {
-    const body = await this.body(req);
+  async #jsonBody(req: Request): Promise<Record<string, unknown>> {
+    const body = await this.#body(req);
     if (body.byteLength === 0) return {};
     try {
       const v = JSON.parse(new TextDecoder().decode(body));
@@ -700,14 +702,14 @@ export class KvHttpApi {
     }
   }
 
-  private async addMember(req: Request): Promise<Response> {
+  async #addMember(req: Request): Promise<Response> {
     if (this.server.role !== "leader") {
-      return await this.notLeader(
+      return await this.#notLeader(
         req,
         toHttpError(new NotLeaderError(this.server.leaderId)),
       );
     }
-    const b = await this.jsonBody(req);
+    const b = await this.#jsonBody(req);
     const id = b.id;
     if (typeof id !== "number" || !Number.isSafeInteger(id) || id <= 0) {
       throw new HttpError(400, "BAD_REQUEST", "id must be a positive integer");
@@ -737,7 +739,7 @@ export class KvHttpApi {
     return json(200, { index, membership: this.server.status().membership });
   }
 
-  private async removeMember(req: Request, raw: string): Promise<Response> {
+  async #removeMember(req: Request, raw: string): Promise<Response> {
     const id = Number(raw);
     if (!Number.isSafeInteger(id) || id <= 0) {
       throw new HttpError(
@@ -747,7 +749,7 @@ export class KvHttpApi {
       );
     }
     if (this.server.role !== "leader") {
-      return await this.notLeader(
+      return await this.#notLeader(
         req,
         toHttpError(new NotLeaderError(this.server.leaderId)),
       );
@@ -759,14 +761,14 @@ export class KvHttpApi {
     return json(200, { index, membership: this.server.status().membership });
   }
 
-  private async transfer(req: Request): Promise<Response> {
+  async #transfer(req: Request): Promise<Response> {
     if (this.server.role !== "leader") {
-      return await this.notLeader(
+      return await this.#notLeader(
         req,
         toHttpError(new NotLeaderError(this.server.leaderId)),
       );
     }
-    const b = await this.jsonBody(req);
+    const b = await this.#jsonBody(req);
     const st = this.server.status();
     let to = b.to;
     if (to === undefined) {

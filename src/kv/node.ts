@@ -15,6 +15,8 @@ import { raftMessageCodec } from "../transport/raft_codec.ts";
 import { TcpTransport } from "../transport/tcp/tcp_transport.ts";
 import { parseAddress } from "../transport/tcp/socket.ts";
 import { KvHttpApi, type KvHttpServer, serveKvHttp } from "./http_api.ts";
+import { serveKvHttpNode } from "./node_http.ts";
+import { readFile } from "node:fs/promises";
 import {
   encodeKvCommand,
   type KvResult,
@@ -57,6 +59,8 @@ export interface KvNodeOptions {
   maxBodyBytes: number;
   /** Print less. */
   quiet: boolean;
+  /** HTTP server: `Deno.serve` (default under Deno) or `node:http` (default elsewhere). */
+  httpBackend?: "deno" | "node";
 }
 
 /** A bad command line; the message says what to fix. */
@@ -320,7 +324,7 @@ export function parseServeArgs(
 export async function loadSecret(path: string): Promise<Uint8Array> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = new TextDecoder().decode(await readFile(path));
   } catch (e) {
     throw new UsageError(
       `cannot read --cluster-secret-file ${path}: ${
@@ -462,7 +466,9 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
       },
     });
     const h = parseAddress(options.http);
-    http = serveKvHttp(api, h);
+    http = "Deno" in globalThis && options.httpBackend !== "node"
+      ? serveKvHttp(api, h)
+      : await serveKvHttpNode(api, h);
     ann.http = http.address;
     announce();
     info(

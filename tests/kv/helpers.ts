@@ -22,6 +22,7 @@ export interface KvTestNode {
   kv: KvStateMachine;
   http: KvHttpServer;
   url: string;
+  api: KvHttpApi;
 }
 
 const silent = { info: () => {}, warn: () => {} };
@@ -44,7 +45,7 @@ export async function startKvTestNode(
   });
   const handler = new KvHttpApi({ server, kv, ...api });
   const http = serveKvHttp(handler, { hostname: "127.0.0.1", port: 0 });
-  return { id, server, kv, http, url: `http://${http.address}` };
+  return { id, server, kv, http, url: `http://${http.address}`, api: handler };
 }
 
 /** Three nodes; every node's HTTP address is announced in the replicated state by the test. */

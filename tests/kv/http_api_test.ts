@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { serveKvHttpNode } from "../../src/kv/node_http.ts";
 import {
   call,
   startKvCluster,
@@ -279,6 +280,35 @@ Deno.test("kv http: a node without a known leader answers writes with 503 NOT_LE
     assert.equal(body.error.leaderId, 0);
     assert.equal(res.headers.get("retry-after"), "1");
   } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("kv http: the same API served by node:http answers the same way", async () => {
+  const c = await startKvCluster({ maxBodyBytes: 100 });
+  const nodeServer = await serveKvHttpNode(c.leader.api, {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const url = `http://${nodeServer.address}`;
+  try {
+    assert.equal(
+      (await call(`${url}/kv/n`, { method: "PUT", body: "via node:http" }))
+        .status,
+      204,
+    );
+    const got = await call(`${url}/kv/n`);
+    assert.equal(got.status, 200);
+    assert.equal(got.text, "via node:http");
+    assert.equal(
+      (await call(`${url}/kv/n`, { method: "PUT", body: new Uint8Array(101) }))
+        .status,
+      413,
+    );
+    assert.equal((await call(`${url}/missing-route`)).status, 404);
+    assert.equal(JSON.parse((await call(`${url}/status`)).text).role, "leader");
+  } finally {
+    await nodeServer.shutdown();
     await c.stop();
   }
 });

@@ -1,0 +1,45 @@
+/**
+ * The replicated key-value service: its state machine, HTTP API (on
+ * `Deno.serve` or `node:http`) and a ready-to-run node (write-ahead log,
+ * authenticated TCP transport, Raft server, HTTP). Exported as
+ * `@raft-io/raft/kv`.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadSecret, parseServeArgs, startKvNode } from "@raft-io/raft/kv";
+ * const options = parseServeArgs(["--id", "1", "--data-dir", "data-1", "--peer", "1=127.0.0.1:7001", "--insecure"]);
+ * if (options !== "help") {
+ *   const node = await startKvNode({ ...options, clusterSecret: undefined });
+ *   // curl -X PUT --data hello http://127.0.0.1:8001/kv/greeting
+ *   await node.stop();
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export {
+  decodeKvCommand,
+  encodeKvCommand,
+  KV_OP,
+  type KvCommand,
+  type KvResult,
+  KvStateMachine,
+  type MemberAddress,
+} from "./kv_state_machine.ts";
+export {
+  KvHttpApi,
+  type KvHttpApiOptions,
+  type KvHttpServer,
+  serveKvHttp,
+} from "./http_api.ts";
+export { serveKvHttpNode } from "./node_http.ts";
+export {
+  type KvNode,
+  type KvNodeOptions,
+  loadSecret,
+  parseServeArgs,
+  SERVE_USAGE,
+  startKvNode,
+  UsageError,
+} from "./node.ts";
