@@ -485,8 +485,10 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
       http: hs,
       stop: () => {
         stopping ??= (async () => {
-          await hs.shutdown();
+          // Stopping the server first settles every pending proposal and read
+          // (503 STOPPED), so the HTTP shutdown does not wait on them.
           await s.stop();
+          await hs.shutdown();
         })();
         return stopping;
       },

@@ -280,7 +280,7 @@ export class TcpTransport<M> implements RaftTransport<M> {
     for (const [peerId, addr] of peers) {
       if (peerId !== this.id) this.addPeer(peerId, addr);
     }
-    this.spawn(this.acceptLoop());
+    this.#spawn(this.acceptLoop());
   }
 
   /**
@@ -323,9 +323,9 @@ export class TcpTransport<M> implements RaftTransport<M> {
       this.removePeer(peerId);
     }
     if (this.closed) return;
-    const peer = new OutboundPeer<M>(this, peerId, addr);
+    const peer = new OutboundPeer<M>(this.#host(), peerId, addr);
     this.outbound.set(peerId, peer);
-    this.spawn(peer.run());
+    this.#spawn(peer.run());
   }
 
   /** Forgets a peer: drops its queue, closes its connections, refuses it from now on. */
@@ -401,24 +401,24 @@ export class TcpTransport<M> implements RaftTransport<M> {
 
   // ---- internals shared with OutboundPeer ----
 
-  /** @internal */
-  spawn(task: Promise<void>): void {
+  /** Runs `task` in the background; `close()` waits for it. */
+  #spawn(task: Promise<void>): void {
     const t = task.catch((e) =>
       this.logger.warn(`internal error: ${errorText(e)}`)
     ).finally(() => this.tasks.delete(t));
     this.tasks.add(t);
   }
 
-  /** @internal */
-  record(error: TransportError, peerId: number, log = true): void {
+  /** Counts and keeps a typed error; logs it unless `log` is false. */
+  #record(error: TransportError, peerId: number, log = true): void {
     this.errorsByCode[error.code]++;
     this.recentErrors.push({ at: Date.now(), peerId, error });
     if (this.recentErrors.length > MAX_RECENT_ERRORS) this.recentErrors.shift();
     if (log) this.logger.warn(error.message);
   }
 
-  /** @internal */
-  get config() {
+  /** What the outbound peers need from their transport. */
+  #host(): PeerHost<M> {
     return {
       codec: this.codec,
       handshake: this.handshake,
@@ -430,22 +430,11 @@ export class TcpTransport<M> implements RaftTransport<M> {
       backoffMaxMs: this.backoffMaxMs,
       handshakeTimeoutMs: this.handshakeTimeoutMs,
       random: this.random,
+      spawn: (task) => this.#spawn(task),
+      record: (error, peerId, log) => this.#record(error, peerId, log),
+      count: (name, n = 1) => void (this.counters[name] += n),
+      warn: (message) => this.logger.warn(message),
     };
-  }
-
-  /** @internal */
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  /** @internal */
-  count(name: keyof Counters, n = 1): void {
-    this.counters[name] += n;
-  }
-
-  /** @internal */
-  warn(message: string): void {
-    this.logger.warn(message);
   }
 
   /** Accepts inbound connections until the listener closes. */
@@ -463,7 +452,7 @@ export class TcpTransport<M> implements RaftTransport<M> {
         await conn.close();
         continue;
       }
-      this.spawn(this.serveInbound(conn));
+      this.#spawn(this.serveInbound(conn));
     }
   }
 
@@ -490,8 +479,8 @@ export class TcpTransport<M> implements RaftTransport<M> {
         this.counters.connectionsRefused++;
         if (!this.closed) {
           if (timedOut) {
-            this.record(new HandshakeTimeoutError(this.handshakeTimeoutMs), 0);
-          } else {this.record(
+            this.#record(new HandshakeTimeoutError(this.handshakeTimeoutMs), 0);
+          } else {this.#record(
               asTransportError(e, 0, conn.remote),
               e instanceof TransportError ? e.peerId : 0,
             );}
@@ -529,7 +518,9 @@ export class TcpTransport<M> implements RaftTransport<M> {
       try {
         frame = await fc.readFrame();
       } catch (e) {
-        if (!this.closed && e instanceof TransportError) this.record(e, peerId);
+        if (!this.closed && e instanceof TransportError) {
+          this.#record(e, peerId);
+        }
         return; // a broken socket (reset) ends the connection quietly
       }
       countBytes();
@@ -537,7 +528,7 @@ export class TcpTransport<M> implements RaftTransport<M> {
       if (frame.kind !== FRAME_KIND.batch) {
         if (frame.kind === FRAME_KIND.reject) {
           const text = new TextDecoder().decode(frame.body.subarray(1));
-          this.record(
+          this.#record(
             new MalformedFrameError(
               `peer ${peerId} closed the connection: ${text}`,
               peerId,
@@ -545,7 +536,7 @@ export class TcpTransport<M> implements RaftTransport<M> {
             peerId,
           );
         } else {
-          this.record(
+          this.#record(
             new MalformedFrameError(
               `unexpected frame kind ${frame.kind} after the handshake`,
               peerId,
@@ -559,7 +550,7 @@ export class TcpTransport<M> implements RaftTransport<M> {
       try {
         messages = this.codec.decodeBatch(frame.body);
       } catch (e) {
-        this.record(
+        this.#record(
           new MalformedFrameError(
             `undecodable batch from peer ${peerId}: ${errorText(e)}`,
             peerId,
@@ -592,6 +583,24 @@ export class TcpTransport<M> implements RaftTransport<M> {
   }
 }
 
+/** What an {@linkcode OutboundPeer} needs from its transport. */
+interface PeerHost<M> {
+  codec: MessageCodec<M>;
+  handshake: HandshakeConfig;
+  backend: SocketBackend;
+  maxFrameBytes: number;
+  maxQueueMessages: number;
+  maxBatchMessages: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  handshakeTimeoutMs: number;
+  random: () => number;
+  spawn(task: Promise<void>): void;
+  record(error: TransportError, peerId: number, log?: boolean): void;
+  count(name: keyof Counters, n?: number): void;
+  warn(message: string): void;
+}
+
 interface InboundConn {
   fc: FramedConn;
   peerId: number;
@@ -614,7 +623,7 @@ class OutboundPeer<M> {
   dropped = 0;
   connected = false;
 
-  private readonly transport: TcpTransport<M>;
+  private readonly host: PeerHost<M>;
   private queue: M[] = [];
   private fc: FramedConn | undefined;
   private stopped = false;
@@ -626,11 +635,11 @@ class OutboundPeer<M> {
   private needsBackoff = false;
   private failing = false;
 
-  constructor(transport: TcpTransport<M>, id: number, address: SocketAddress) {
-    this.transport = transport;
+  constructor(host: PeerHost<M>, id: number, address: SocketAddress) {
+    this.host = host;
     this.id = id;
     this.address = address;
-    this.backoffMs = transport.config.backoffInitialMs;
+    this.backoffMs = host.backoffInitialMs;
   }
 
   get queueLength(): number {
@@ -640,7 +649,7 @@ class OutboundPeer<M> {
   enqueue(message: M): void {
     if (
       this.stopped ||
-      this.queue.length >= this.transport.config.maxQueueMessages
+      this.queue.length >= this.host.maxQueueMessages
     ) {
       this.drop(1);
       return;
@@ -686,9 +695,9 @@ class OutboundPeer<M> {
           continue;
         }
       }
-      const batch = this.queue.length <= this.transport.config.maxBatchMessages
+      const batch = this.queue.length <= this.host.maxBatchMessages
         ? this.queue
-        : this.queue.splice(0, this.transport.config.maxBatchMessages);
+        : this.queue.splice(0, this.host.maxBatchMessages);
       if (batch === this.queue) this.queue = [];
       await this.writeBatch(batch);
     }
@@ -697,17 +706,17 @@ class OutboundPeer<M> {
   private drop(n: number): void {
     if (n === 0) return;
     this.dropped += n;
-    this.transport.count("messagesDropped", n);
+    this.host.count("messagesDropped", n);
   }
 
   private nextBackoff(): number {
     const base = this.backoffMs;
     this.backoffMs = Math.min(
       this.backoffMs * 2,
-      this.transport.config.backoffMaxMs,
+      this.host.backoffMaxMs,
     );
     // Jitter in [base/2, base): peers that lost each other at once do not retry in lockstep.
-    return base / 2 + (base / 2) * this.transport.config.random();
+    return base / 2 + (base / 2) * this.host.random();
   }
 
   private sleep(ms: number): Promise<void> {
@@ -722,7 +731,7 @@ class OutboundPeer<M> {
   }
 
   private async connect(): Promise<boolean> {
-    const cfg = this.transport.config;
+    const cfg = this.host;
     const abort = new AbortController();
     this.connectAbort = abort;
     let timedOut = false;
@@ -749,26 +758,26 @@ class OutboundPeer<M> {
         return false;
       }
       fc.reader.maxPayloadBytes = cfg.maxFrameBytes;
-      this.transport.count("bytesSent", fc.bytesWritten);
+      this.host.count("bytesSent", fc.bytesWritten);
       fc.bytesWritten = 0;
       this.fc = fc;
       this.connected = true;
       this.failing = false;
       this.backoffMs = cfg.backoffInitialMs;
-      this.transport.count("handshakesCompleted");
-      this.transport.spawn(this.watch(fc));
+      this.host.count("handshakesCompleted");
+      this.host.spawn(this.watch(fc));
       return true;
     } catch (e) {
       if (conn !== undefined) await conn.close();
       if (this.stopped) return false;
-      this.transport.count("dialFailures");
+      this.host.count("dialFailures");
       const err = timedOut
         ? new HandshakeTimeoutError(cfg.handshakeTimeoutMs, this.id)
         : asTransportError(e, this.id, remote);
       // A peer that is down fails every back-off period: log the first failure of a streak only.
       const log = !(err instanceof ConnectionError) || !this.failing;
       this.failing = true;
-      this.transport.record(err, this.id, log);
+      this.host.record(err, this.id, log);
       return false;
     } finally {
       clearTimeout(timer);
@@ -784,7 +793,7 @@ class OutboundPeer<M> {
         if (frame === null) break;
         if (frame.kind === FRAME_KIND.reject) {
           const text = new TextDecoder().decode(frame.body.subarray(1));
-          this.transport.record(
+          this.host.record(
             new MalformedFrameError(
               `peer ${this.id} dropped us: ${text}`,
               this.id,
@@ -812,7 +821,7 @@ class OutboundPeer<M> {
   }
 
   private async writeBatch(batch: M[]): Promise<void> {
-    const cfg = this.transport.config;
+    const cfg = this.host;
     let bytes: Uint8Array;
     try {
       bytes = cfg.codec.encodeBatch(batch);
@@ -824,7 +833,7 @@ class OutboundPeer<M> {
         await this.writeBatch(batch.slice(mid));
       } else {
         this.drop(1);
-        this.transport.warn(
+        this.host.warn(
           `cannot encode a message for peer ${this.id}: ${errorText(e)}`,
         );
       }
@@ -837,7 +846,7 @@ class OutboundPeer<M> {
         await this.writeBatch(batch.slice(mid));
       } else {
         this.drop(1);
-        this.transport.record(
+        this.host.record(
           new FrameTooLargeError(
             bytes.byteLength + 1,
             cfg.maxFrameBytes,
@@ -857,13 +866,13 @@ class OutboundPeer<M> {
     try {
       await fc.writeRaw(frame);
       this.sent += batch.length;
-      this.transport.count("messagesSent", batch.length);
-      this.transport.count("writes");
-      this.transport.count("bytesSent", frame.byteLength);
+      this.host.count("messagesSent", batch.length);
+      this.host.count("writes");
+      this.host.count("bytesSent", frame.byteLength);
     } catch (e) {
       this.drop(batch.length);
       if (!this.stopped) {
-        this.transport.record(
+        this.host.record(
           new ConnectionError(
             this.id,
             formatAddress(this.address),
