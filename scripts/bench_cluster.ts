@@ -1,14 +1,18 @@
 /**
- * `deno task bench:cluster`: a 3-node cluster (WAL with fsync on, TCP) and a
- * closed-loop HTTP load generator in its own process, all requests to the
- * leader. For each client count C it reports ops/s, p50/p90/p99/max latency
- * and CPU seconds used by every process during the run, as a table and JSON.
+ * `deno task bench:cluster`: a 3-node raft-io cluster (WAL with fsync on,
+ * TCP) and a closed-loop HTTP load generator in its own process, all
+ * requests to the leader. For each client count C it reports ops/s,
+ * p50/p90/p99/max latency and the CPU seconds every process used, as a table
+ * and JSON lines. When an `etcd` binary is installed, a 3-node etcd cluster
+ * on the same machine is measured in the same run with the same load (PUTs
+ * through its v3 JSON gateway) as the baseline, and ratios are printed.
  *
- * Flags: --clients 1,16,64,256  --seconds 10  --warmup 1
+ * Flags: --clients 1,16,64,256  --seconds 10  --warmup 1  --baseline etcd|none
  *
  * @module
  */
 
+import { EtcdCluster } from "./lib/etcd_cluster.ts";
 import { LocalCluster } from "./lib/local_cluster.ts";
 
 function flag(name: string, fallback: string): string {
@@ -19,12 +23,22 @@ function flag(name: string, fallback: string): string {
 const clientCounts = flag("clients", "1,16,64,256").split(",").map(Number);
 const seconds = Number(flag("seconds", "10"));
 const warmup = Number(flag("warmup", "1"));
+const baseline = flag("baseline", "etcd");
 const CLK_TCK = 100;
 
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
+/**
+ * CPU seconds (user + system) a process has used, from /proc/PID/stat. Read
+ * through `cat` because Deno grants /proc only with --allow-all.
+ */
+async function cpuSeconds(pid: number): Promise<number> {
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const out = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/stat`],
+      stderr: "null",
+    })
+      .output();
+    if (!out.success) return NaN;
+    const stat = new TextDecoder().decode(out.stdout);
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
   } catch {
@@ -33,6 +47,7 @@ function cpuSeconds(pid: number): number {
 }
 
 interface Row {
+  system: string;
   clients: number;
   opsPerSec: number;
   p50Ms: number;
@@ -43,61 +58,112 @@ interface Row {
   cpuSeconds: Record<string, number>;
 }
 
-const cluster = await LocalCluster.start({
+/** Runs the load generator against `url` once, sampling CPU of `pids`. */
+async function measure(
+  system: string,
+  target: string,
+  url: string,
+  clients: number,
+  pids: Record<string, number>,
+): Promise<Row> {
+  const names = Object.keys(pids);
+  const before = await Promise.all(names.map((n) => cpuSeconds(pids[n])));
+  const gen = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      new URL("./load_gen.ts", import.meta.url).pathname,
+      "--url",
+      url,
+      "--target",
+      target,
+      "--clients",
+      String(clients),
+      "--seconds",
+      String(seconds),
+      "--warmup",
+      String(warmup),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  // The generator's last CPU reading before it exits is its total.
+  let genCpu = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const c = await cpuSeconds(gen.pid);
+      if (!Number.isNaN(c)) genCpu = c;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const out = await gen.output();
+  sampling = false;
+  await sampler;
+  const result = JSON.parse(
+    new TextDecoder().decode(out.stdout).trim().split("\n").pop()!,
+  );
+  const cpu: Record<string, number> = {};
+  const after = await Promise.all(names.map((n) => cpuSeconds(pids[n])));
+  names.forEach((n, i) => cpu[n] = +(after[i] - before[i]).toFixed(2));
+  cpu["loadgen"] = +genCpu.toFixed(2);
+  const row: Row = { system, ...result, cpuSeconds: cpu };
+  console.log(JSON.stringify({ case: "cluster-put", ...row }));
+  return row;
+}
+
+const rows: Row[] = [];
+
+const raft = await LocalCluster.start({
   nodes: 3,
   root: `.bench-data/cluster-${Date.now()}`,
+  extraArgs: ["--quiet"],
 });
-const rows: Row[] = [];
 try {
-  const leader = await cluster.waitForLeader();
-  const url = cluster.node(leader.id).httpUrl;
-  for (const clients of clientCounts) {
-    const pids = cluster.nodes.map((n) => n.process!.pid);
-    const before = pids.map(cpuSeconds);
-    const gen = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net=127.0.0.1",
-        new URL("./load_gen.ts", import.meta.url).pathname,
-        "--url",
-        url,
-        "--clients",
-        String(clients),
-        "--seconds",
-        String(seconds),
-        "--warmup",
-        String(warmup),
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const genPid = gen.pid;
-    let genCpu = 0;
-    const sampler = setInterval(() => {
-      const c = cpuSeconds(genPid);
-      if (!Number.isNaN(c)) genCpu = c;
-    }, 200);
-    const out = await gen.output();
-    clearInterval(sampler);
-    const result = JSON.parse(
-      new TextDecoder().decode(out.stdout).trim().split("\n").pop()!,
+  const leader = await raft.waitForLeader();
+  const pids: Record<string, number> = {};
+  for (const n of raft.nodes) {
+    pids[`node${n.id}${n.id === leader.id ? "*" : ""}`] = n.process!.pid;
+  }
+  for (const c of clientCounts) {
+    rows.push(
+      await measure(
+        "raft-io",
+        "raft-io",
+        raft.node(leader.id).httpUrl,
+        c,
+        pids,
+      ),
     );
-    const after = pids.map(cpuSeconds);
-    const cpu: Record<string, number> = {};
-    cluster.nodes.forEach((n, i) => {
-      cpu[`node${n.id}${n.id === leader.id ? "(leader)" : ""}`] =
-        +(after[i] - before[i]).toFixed(2);
-    });
-    cpu["loadgen"] = +genCpu.toFixed(2);
-    const row: Row = { ...result, cpuSeconds: cpu };
-    rows.push(row);
-    console.log(JSON.stringify({ case: "cluster-put", ...row }));
   }
 } finally {
-  await cluster.destroy();
+  await raft.destroy();
+}
+
+if (baseline === "etcd") {
+  if (await EtcdCluster.available()) {
+    const etcd = await EtcdCluster.start(`.bench-data/etcd-${Date.now()}`);
+    try {
+      const url = await etcd.leaderUrl();
+      const pids: Record<string, number> = {};
+      etcd.processes.forEach((p, i) => {
+        pids[`etcd${i + 1}${etcd.clientUrls[i] === url ? "*" : ""}`] = p.pid;
+      });
+      for (const c of clientCounts) {
+        rows.push(await measure("etcd", "etcd", url, c, pids));
+      }
+    } finally {
+      await etcd.destroy();
+    }
+  } else {
+    console.log(
+      "(no etcd binary found: apt-get install etcd-server to measure the baseline)",
+    );
+  }
 }
 
 const header = [
+  "system",
   "C",
   "ops/s",
   "p50 ms",
@@ -105,18 +171,28 @@ const header = [
   "p99 ms",
   "max ms",
   "errors",
-  "CPU s (per process)",
+  "vs etcd",
+  "CPU s (* = leader)",
 ];
-const lines = rows.map((r) => [
-  String(r.clients),
-  r.opsPerSec.toFixed(0),
-  r.p50Ms.toFixed(2),
-  r.p90Ms.toFixed(2),
-  r.p99Ms.toFixed(2),
-  r.maxMs.toFixed(2),
-  String(r.errors),
-  Object.entries(r.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(", "),
-]);
+const fixed = (n: number | null) =>
+  n === null || Number.isNaN(n) ? "-" : n.toFixed(2);
+const lines = rows.map((r) => {
+  const base = rows.find((b) => b.system === "etcd" && b.clients === r.clients);
+  return [
+    r.system,
+    String(r.clients),
+    r.opsPerSec.toFixed(0),
+    fixed(r.p50Ms),
+    fixed(r.p90Ms),
+    fixed(r.p99Ms),
+    fixed(r.maxMs),
+    String(r.errors),
+    base && r.system !== "etcd"
+      ? `${(r.opsPerSec / base.opsPerSec).toFixed(2)}x`
+      : "",
+    Object.entries(r.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(", "),
+  ];
+});
 const widths = header.map((_, c) =>
   Math.max(header[c].length, ...lines.map((l) => l[c].length))
 );

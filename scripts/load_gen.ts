@@ -6,6 +6,7 @@
  *
  * deno run --allow-net=127.0.0.1 scripts/load_gen.ts --url http://127.0.0.1:8001 \
  *   --clients 64 --seconds 10 --warmup 1 [--keys 10000] [--value-bytes 100]
+ *   [--target raft-io|etcd]
  *
  * @module
  */
@@ -23,8 +24,11 @@ const seconds = Number(flag("seconds", "10"));
 const warmup = Number(flag("warmup", "1"));
 const keys = Number(flag("keys", "10000"));
 const valueBytes = Number(flag("value-bytes", "100"));
+// "raft-io": PUT /kv/{key}; "etcd": etcd's v3 JSON gateway, POST /v3/kv/put.
+const target = flag("target", "raft-io");
 
 const value = new Uint8Array(valueBytes).fill(0x61);
+const valueBase64 = btoa("a".repeat(valueBytes));
 const latencies: number[] = [];
 let errors = 0;
 let running = true;
@@ -42,16 +46,18 @@ async function client(): Promise<void> {
     const t = performance.now();
     if (t >= stopAt) break;
     try {
-      const res = await fetch(`${url}/kv/${key()}`, {
-        method: "PUT",
-        body: value,
-      });
+      const res = target === "etcd"
+        ? await fetch(`${url}/v3/kv/put`, {
+          method: "POST",
+          body: `{"key":"${btoa(key())}","value":"${valueBase64}"}`,
+        })
+        : await fetch(`${url}/kv/${key()}`, { method: "PUT", body: value });
       await res.body?.cancel();
       const done = performance.now();
-      if (res.status !== 204) errors++;
+      if (res.status !== (target === "etcd" ? 200 : 204)) errors++;
       else if (t >= measureFrom && done <= stopAt) latencies.push(done - t);
-    } catch {
-      errors++;
+    } catch (error) {
+      if (errors++ === 0) console.error(`first request error: ${error}`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
