@@ -1,198 +1,138 @@
 /**
- * Three `scripts/serve.ts` OS processes on loopback, with the WAL and the
- * authenticated TCP transport: elect, write, kill -9 the leader, keep every
- * acknowledged write, restart it and catch up (by snapshot), stop cleanly.
+ * `scripts/serve.ts` OS processes on loopback, with the WAL and the
+ * authenticated TCP transport.
  */
 
 import assert from "node:assert/strict";
+import { getJson, ProcessCluster } from "./process_cluster.ts";
 
-const SERVE = new URL("../../scripts/serve.ts", import.meta.url).pathname;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-interface Proc {
-  id: number;
-  http: string;
-  child: Deno.ChildProcess | undefined;
-  output: Promise<string> | undefined;
-}
-
-async function getJson(
-  url: string,
-): Promise<Record<string, unknown> | undefined> {
+Deno.test("a cluster of three serve.ts processes keeps every acknowledged write across kill -9 and restart", async () => {
+  const c = await ProcessCluster.create();
+  const procs = c.add([1, 2, 3], {
+    extra: ["--snapshot-entries", "20", "--compaction-lag", "5"],
+  });
+  const acked = new Map<string, string>();
+  const write = async (
+    via: (typeof procs)[number],
+    prefix: string,
+    n: number,
+  ) => {
+    for (let i = 0; i < n; i++) {
+      const key = `${prefix}-${i}`;
+      if (await c.put(via, key, `v-${key}`)) acked.set(key, `v-${key}`);
+    }
+  };
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    return await res.json();
-  } catch {
-    return undefined;
-  }
-}
+    for (const p of procs) c.start(p);
+    const first = await c.leader();
+    await write(procs.find((p) => p !== first)!, "a", 30); // through a follower: forwarded
+    assert.equal(acked.size, 30);
 
-Deno.test({
-  name:
-    "a cluster of three serve.ts processes keeps every acknowledged write across kill -9 and restart",
-  async fn() {
-    const root = `.test-data/kv-cluster-${Date.now()}-${
-      Math.floor(Math.random() * 1e6)
-    }`;
-    await Deno.mkdir(root, { recursive: true });
-    const secretFile = `${root}/cluster.secret`;
-    await Deno.writeTextFile(
-      secretFile,
-      crypto.randomUUID() + crypto.randomUUID(),
-    );
-    const procs: Proc[] = [];
-    const peers: string[] = [];
-    for (const id of [1, 2, 3]) {
-      peers.push("--peer", `${id}=127.0.0.1:${freePort()}`);
-      procs.push({
-        id,
-        http: `127.0.0.1:${freePort()}`,
-        child: undefined,
-        output: undefined,
-      });
+    const killed = await c.stop(first, "SIGKILL");
+    assert.equal(killed?.success, false);
+    const second = await c.leader(procs.filter((p) => p !== first));
+    assert.notEqual(second.id, first.id);
+    await write(second, "b", 30);
+    assert.equal(acked.size, 60);
+
+    c.start(first);
+    // The restarted node catches up (its log is behind the leader's compacted log).
+    let caughtUp = false;
+    for (let i = 0; i < 200 && !caughtUp; i++) {
+      const st = await getJson(`http://${first.http}/status`);
+      const lst = await getJson(`http://${second.http}/status`);
+      caughtUp = st !== undefined && lst !== undefined &&
+        st.leader === second.id &&
+        (st.applied as number) >= (lst.commit as number);
+      if (!caughtUp) await new Promise((r) => setTimeout(r, 50));
     }
-    const start = (p: Proc) => {
-      const args = [
-        "run",
-        "--allow-net=127.0.0.1",
-        `--allow-read=${root}`,
-        `--allow-write=${root}/node-${p.id}`,
-        SERVE,
-        "--id",
-        String(p.id),
-        "--data-dir",
-        `${root}/node-${p.id}`,
-        "--http",
-        p.http,
-        "--cluster-secret-file",
-        secretFile,
-        "--tick-ms",
-        "30",
-        "--snapshot-entries",
-        "20",
-        "--compaction-lag",
-        "5",
-        "--quiet",
-        ...peers,
-      ];
-      p.child = new Deno.Command(Deno.execPath(), {
-        args,
-        stdout: "piped",
-        stderr: "piped",
-        stdin: "null",
-      }).spawn();
-      const c = p.child;
-      p.output = (async () => {
-        const [o, e] = await Promise.all([
-          new Response(c.stdout).text(),
-          new Response(c.stderr).text(),
-        ]);
-        return o + e;
-      })();
-    };
-    const stop = async (p: Proc, signal: Deno.Signal) => {
-      const c = p.child;
-      if (c === undefined) return undefined;
-      try {
-        c.kill(signal);
-      } catch {
-        // already exited
-      }
-      const status = await c.status;
-      await p.output;
-      p.child = undefined;
-      return status;
-    };
-    const leader = async (among: Proc[]): Promise<Proc> => {
-      for (let i = 0; i < 200; i++) {
-        for (const p of among) {
-          const st = await getJson(`http://${p.http}/status`);
-          if (st?.role === "leader") return p;
-        }
+    assert.ok(caughtUp, "the restarted node did not catch up");
+    for (const [key, value] of acked) {
+      const res = await fetch(`http://${first.http}/kv/${key}`);
+      assert.equal(res.status, 200, `lost ${key}`);
+      assert.equal(await res.text(), value);
+    }
+    const metrics = await (await fetch(`http://${second.http}/metrics`)).text();
+    assert.match(metrics, /raft_snapshots_taken_total [1-9]/);
+    for (const p of procs) {
+      const status = await c.stop(p, "SIGTERM");
+      assert.equal(status?.success, true, `node ${p.id} did not stop cleanly`);
+    }
+  } catch (e) {
+    await c.dump();
+    throw e;
+  } finally {
+    await c.cleanup();
+  }
+});
+
+Deno.test("a node joins through POST /members, and a node with the wrong secret is refused", async () => {
+  const c = await ProcessCluster.create();
+  const founders = c.add([1, 2, 3]);
+  const [joiner] = c.add([4], { extra: ["--join"] });
+  const wrongSecret = `${c.root}/wrong.secret`;
+  await Deno.writeTextFile(
+    wrongSecret,
+    "a-completely-different-cluster-secret",
+  );
+  const [intruder] = c.add([5], { secretFile: wrongSecret, extra: ["--join"] });
+  try {
+    for (const p of founders) c.start(p, founders);
+    const leader = await c.leader(founders);
+    assert.ok(await c.put(leader, "before", "x"));
+    c.start(joiner, [...founders, joiner]);
+    c.start(intruder, [...founders, intruder]);
+    for (
+      const [p, role] of [[joiner, "voter"], [intruder, "learner"]] as const
+    ) {
+      const res = await fetch(
+        `http://${founders.find((f) => f !== leader)!.http}/members`,
+        {
+          method: "POST",
+          body: JSON.stringify({ id: p.id, raft: p.raft, http: p.http, role }),
+        },
+      );
+      assert.equal(res.status, 200, await res.text());
+    }
+    let joined = false;
+    for (let i = 0; i < 200 && !joined; i++) {
+      const res = await fetch(
+        `http://${joiner.http}/kv/before?consistency=stale`,
+      ).catch(() => undefined);
+      joined = res?.status === 200 && (await res.text()) === "x";
+      if (!joined) {
+        await res?.body?.cancel();
         await new Promise((r) => setTimeout(r, 50));
       }
-      throw new Error("no leader within 10 s");
-    };
-    const acked = new Map<string, string>();
-    const write = async (via: Proc, prefix: string, n: number) => {
-      for (let i = 0; i < n; i++) {
-        const key = `${prefix}-${i}`;
-        for (let attempt = 0; attempt < 50; attempt++) {
-          const res = await fetch(`http://${via.http}/kv/${key}`, {
-            method: "PUT",
-            body: `v-${key}`,
-          }).catch(() => undefined);
-          await res?.body?.cancel();
-          if (res?.status === 204) {
-            acked.set(key, `v-${key}`);
-            break;
-          }
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-    };
-    try {
-      for (const p of procs) start(p);
-      const first = await leader(procs);
-      const follower = procs.find((p) => p !== first)!;
-      await write(follower, "a", 30); // through a follower: forwarded to the leader
-      assert.equal(acked.size, 30);
-
-      const killed = await stop(first, "SIGKILL");
-      assert.equal(killed?.success, false);
-      const rest = procs.filter((p) => p !== first);
-      const second = await leader(rest);
-      assert.notEqual(second.id, first.id);
-      await write(second, "b", 30);
-      assert.equal(acked.size, 60);
-
-      start(first);
-      // The restarted node catches up (its log is behind the leader's compacted log).
-      let caughtUp = false;
-      for (let i = 0; i < 200 && !caughtUp; i++) {
-        const st = await getJson(`http://${first.http}/status`);
-        const lst = await getJson(`http://${second.http}/status`);
-        caughtUp = st !== undefined && lst !== undefined &&
-          st.leader === second.id &&
-          (st.applied as number) >= (lst.commit as number);
-        if (!caughtUp) await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.ok(caughtUp, "the restarted node did not catch up");
-      for (const [key, value] of acked) {
-        const res = await fetch(`http://${first.http}/kv/${key}`);
-        assert.equal(res.status, 200, `lost ${key}`);
-        assert.equal(await res.text(), value);
-      }
-      const metrics = await (await fetch(`http://${second.http}/metrics`))
-        .text();
-      assert.match(metrics, /raft_snapshots_taken_total [1-9]/);
-      for (const p of procs) {
-        const status = await stop(p, "SIGTERM");
-        assert.equal(
-          status?.success,
-          true,
-          `node ${p.id} did not stop cleanly`,
-        );
-      }
-    } catch (e) {
-      for (const p of procs) {
-        await stop(p, "SIGKILL");
-        console.error(`--- node ${p.id} output ---\n${(await p.output) ?? ""}`);
-      }
-      throw e;
-    } finally {
-      for (const p of procs) await stop(p, "SIGKILL");
-      await Deno.remove(root, { recursive: true }).catch(() => {});
     }
-  },
+    assert.ok(joined, "node 4 did not catch up");
+    const st = await getJson(`http://${leader.http}/status`);
+    assert.deepEqual((st?.membership as { voters: number[] }).voters, [
+      1,
+      2,
+      3,
+      4,
+    ]);
+    // Node 5 is a member on paper but cannot authenticate: it never receives anything.
+    const metrics = await (await fetch(`http://${leader.http}/metrics`)).text();
+    const m =
+      /raft_transport_errors_total\{code="AUTHENTICATION_FAILED"\} (\d+)/.exec(
+        metrics,
+      );
+    assert.ok(
+      m !== null && Number(m[1]) >= 1,
+      "the leader recorded no authentication failure",
+    );
+    const intruderStatus = await getJson(`http://${intruder.http}/status`);
+    assert.equal(intruderStatus?.applied, 0);
+    const removed = await fetch(`http://${leader.http}/members/5`, {
+      method: "DELETE",
+    });
+    assert.equal(removed.status, 200, await removed.text());
+  } catch (e) {
+    await c.dump();
+    throw e;
+  } finally {
+    await c.cleanup();
+  }
 });
