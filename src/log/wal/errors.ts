@@ -29,6 +29,8 @@ export class WalCorruptionError extends Error {
   readonly offset: number;
 
   /**
+   * Creates the error for damage in `file` at byte `offset`.
+   *
    * @param file path of the damaged file
    * @param offset byte offset of the damage
    * @param detail what is wrong there
@@ -70,6 +72,8 @@ export class WalLockedError extends Error {
   readonly holderPid: number | undefined;
 
   /**
+   * Creates the error for a directory another log holds.
+   *
    * @param dir the log directory
    * @param holderPid pid recorded in the lock file, if any
    * @param hint extra advice for this backend
@@ -110,6 +114,8 @@ export class WalFormatError extends Error {
   readonly reason: WalFormatReason;
 
   /**
+   * Creates the error for a file this version cannot read.
+   *
    * @param file the offending file
    * @param reason why it cannot be read
    * @param detail what was found
@@ -149,6 +155,8 @@ export class WalMissingSegmentError extends Error {
   readonly file: string;
 
   /**
+   * Creates the error for a file the log needs and cannot find.
+   *
    * @param dir the log directory
    * @param file the missing file
    * @param detail why it is known to be missing
@@ -185,6 +193,8 @@ export class WalPermissionError extends Error {
   readonly operation: string;
 
   /**
+   * Creates the error for an access the system denied.
+   *
    * @param path the path
    * @param operation the denied operation
    * @param options the underlying error
@@ -219,6 +229,8 @@ export class WalFailedError extends Error {
   readonly code = "WAL_FAILED" as const;
 
   /**
+   * Creates the error for a log that failed an earlier write or sync.
+   *
    * @param dir the log directory
    * @param cause the first I/O error
    */

@@ -27,3 +27,4 @@ export {
 export { DenoWalBackend } from "./deno_backend.ts";
 export { NodeWalBackend, type NodeWalBackendOptions } from "./node_backend.ts";
 export { FORMAT_VERSION } from "./format.ts";
+export type { CodecBackend } from "../../codec/records.ts";

@@ -135,7 +135,7 @@ export class NodeWalBackend implements WalBackend {
   readonly name = "node";
   #pidAlive: (pid: number) => boolean | undefined;
 
-  /** @param options lock liveness check. */
+  /** Creates the backend; `options.pidAlive` replaces the lock liveness check. */
   constructor(options: NodeWalBackendOptions = {}) {
     this.#pidAlive = options.pidAlive ?? pidAlive;
   }

@@ -315,9 +315,12 @@ export class WalLog implements RaftLog {
     this.#checkWritable();
     const n = entries.length;
     if (n === 0) return;
+    // One pass validates what the in-memory state does not and sizes the record.
+    let total = ENTRIES_HEADER_BYTES;
     for (let i = 0; i < n; i++) {
       const e = entries[i];
-      if (!(e.data instanceof Uint8Array) || e.data.length > MAX_ENTRY_DATA) {
+      const data = e.data;
+      if (!(data instanceof Uint8Array) || data.length > MAX_ENTRY_DATA) {
         throw new RangeError(
           `append: entry ${e.index} data must be a Uint8Array of at most ${MAX_ENTRY_DATA} bytes`,
         );
@@ -327,31 +330,49 @@ export class WalLog implements RaftLog {
           `append: entry ${e.index} has unknown kind ${String(e.kind)}`,
         );
       }
+      total += ENTRY_HEADER_BYTES + data.length;
     }
     this.#state.append(entries);
-    this.#encode(() => {
-      let i = 0;
-      while (i < n) {
-        let bytes = ENTRIES_HEADER_BYTES + ENTRY_HEADER_BYTES +
-          entries[i].data.length;
-        let j = i + 1;
-        while (j < n) {
-          const next = bytes + ENTRY_HEADER_BYTES + entries[j].data.length;
-          if (next > MAX_ENTRIES_RECORD) break;
-          bytes = next;
-          j++;
-        }
+    try {
+      if (total <= MAX_ENTRIES_RECORD) {
         writeEntriesPayload(
-          this.#encoder.reserve(RecordType.entries, bytes),
+          this.#encoder.reserve(RecordType.entries, total),
           entries,
-          i,
-          j,
+          0,
+          n,
         );
-        i = j;
+      } else {
+        this.#encodeChunked(entries);
       }
-    });
+    } catch (e) {
+      this.#fail(e);
+    }
+    this.#gen++;
     const last = entries[n - 1].index;
     if (last > this.#batchMaxEntry) this.#batchMaxEntry = last;
+  }
+
+  #encodeChunked(entries: readonly Entry[]): void {
+    const n = entries.length;
+    let i = 0;
+    while (i < n) {
+      let bytes = ENTRIES_HEADER_BYTES + ENTRY_HEADER_BYTES +
+        entries[i].data.length;
+      let j = i + 1;
+      while (j < n) {
+        const next = bytes + ENTRY_HEADER_BYTES + entries[j].data.length;
+        if (next > MAX_ENTRIES_RECORD) break;
+        bytes = next;
+        j++;
+      }
+      writeEntriesPayload(
+        this.#encoder.reserve(RecordType.entries, bytes),
+        entries,
+        i,
+        j,
+      );
+      i = j;
+    }
   }
 
   /** See {@linkcode RaftLog.truncate}. */
@@ -453,6 +474,12 @@ export class WalLog implements RaftLog {
       throw new WalFailedError(this.#dir, e);
     }
     this.#gen++;
+  }
+
+  #fail(e: unknown): never {
+    // Memory moved on but the batch could not: the log must not pretend otherwise.
+    this.#failed = e;
+    throw new WalFailedError(this.#dir, e);
   }
 
   #recordSnapshot(action: number, data: Uint8Array): void {
