@@ -159,10 +159,9 @@ export function afterCommit(r: Raft): void {
   // Followers learn the new commit index at the next Ready: one empty
   // append per follower however many acknowledgements advanced it.
   r.pendingBroadcast = true;
-  if (
-    r.shouldAutoLeave() && r.leadTransferee === 0 &&
-    r.log.lastIndex() === r.configIndex
-  ) {
+  if (r.shouldAutoLeave() && r.leadTransferee === 0) {
+    // §6: once the joint configuration commits, move on to the new one.
+    // (Appending it ends the joint configuration at once, so this runs once.)
     r.proposeLeaveJoint();
   }
 }

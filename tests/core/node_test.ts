@@ -476,3 +476,29 @@ Deno.test("the same inputs produce the same outputs (determinism)", () => {
   };
   assert.equal(run(), run());
 });
+
+Deno.test("a joint configuration is left automatically once it commits, even with entries after it", () => {
+  const c = Cluster.of(4, { voters: [1, 2, 3] });
+  elect(c);
+  const leader = c.get(1).node;
+  leader.changeMembership({ type: "enterJoint", voters: [1, 2, 4] });
+  leader.propose(enc.encode("after-joint"));
+  c.stabilize();
+  const m = leader.status().membership;
+  assert.deepEqual([m.voters, m.outgoing], [[1, 2, 4], []]);
+  assert.ok(leader.status().commit >= leader.status().lastIndex);
+});
+
+Deno.test("a joint change that removes the leader ends with the leader stepping down", () => {
+  const c = Cluster.of(4, { voters: [1, 2, 3] });
+  elect(c);
+  c.get(1).node.changeMembership({ type: "enterJoint", voters: [2, 3, 4] });
+  c.stabilize();
+  assert.equal(c.get(1).node.status().role, "follower");
+  assert.deepEqual(c.get(2).node.status().membership.voters, [2, 3, 4]);
+  for (let i = 0; i < 30; i++) {
+    c.tick(undefined, 1);
+    c.stabilize();
+  }
+  assert.ok([2, 3, 4].includes(c.leader()));
+});
