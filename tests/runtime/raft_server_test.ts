@@ -353,3 +353,36 @@ Deno.test("acknowledgements and votes leave only after the log is synced", async
     await net.close();
   }
 });
+
+Deno.test("a state machine that applies asynchronously still applies in log order and resolves proposals", async () => {
+  const net = new MemoryNetwork<Message>();
+  const applied: string[] = [];
+  const server = await RaftServer.start<string>({
+    config: { id: 1 },
+    log: new MemoryLog(),
+    transport: net.endpoint(1),
+    stateMachine: {
+      async apply(entry) {
+        await new Promise((r) => setTimeout(r, Math.random() * 3));
+        const s = new TextDecoder().decode(entry.data);
+        applied.push(s);
+        return s.toUpperCase();
+      },
+      snapshot: () => Promise.resolve(new Uint8Array(0)),
+      restore: () => Promise.resolve(),
+    },
+    tickMs: 5,
+    logger: silent,
+  });
+  try {
+    await server.waitForLeader(2000);
+    const results = await Promise.all(
+      ["a", "b", "c", "d"].map((s) => server.propose(enc(s))),
+    );
+    assert.deepEqual(results, ["A", "B", "C", "D"]);
+    assert.deepEqual(applied, ["a", "b", "c", "d"]);
+  } finally {
+    await server.stop();
+    await net.close();
+  }
+});

@@ -491,6 +491,36 @@ export function tcpTransportSuite(
   );
 
   Deno.test(
+    name("a removed peer is disconnected and refused from then on"),
+    async () => {
+      const [t1, t2] = await pair();
+      const got2 = collect(t2);
+      try {
+        t1.send(2, { n: 1 });
+        await waitFor(() => got2.length === 1, "delivery before the removal");
+        t2.removePeer(1);
+        assert.deepEqual(t2.peerIds(), []);
+        for (
+          let i = 0;
+          i < 100 && t2.stats().errorsByCode.UNKNOWN_PEER === 0;
+          i++
+        ) {
+          t1.send(2, { n: 2 });
+          await sleep(10);
+        }
+        assert.ok(
+          t2.stats().errorsByCode.UNKNOWN_PEER >= 1,
+          "node 1 was not refused after its removal",
+        );
+        assert.equal(got2.length, 1);
+      } finally {
+        await t1.close();
+        await t2.close();
+      }
+    },
+  );
+
+  Deno.test(
     name(
       "messages for an unreachable peer are dropped and counted while it retries with back-off",
     ),
