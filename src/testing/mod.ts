@@ -17,3 +17,27 @@
  */
 
 export * from "./linearizability/mod.ts";
+export {
+  ALL_FAULTS,
+  type FaultKind,
+  replayCommand,
+  type SimOptions,
+  type SimResult,
+  simulate,
+  type SimViolation,
+} from "./simulator/mod.ts";
+export {
+  type AppliedEntry,
+  InvariantChecker,
+  type InvariantName,
+  type LogView,
+  type NodeView,
+  type Violation,
+} from "./invariants.ts";
+export {
+  decodeKvCommand,
+  encodeKvCommand,
+  type KvCommand,
+  type KvResult,
+  KvStateMachine,
+} from "./kv_model.ts";
