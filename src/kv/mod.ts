@@ -34,6 +34,7 @@ export {
   serveKvHttp,
 } from "./http_api.ts";
 export { serveKvHttpNode } from "./node_http.ts";
+export { runServeCli } from "./cli.ts";
 export {
   type KvNode,
   type KvNodeOptions,
