@@ -29,6 +29,7 @@ export function runSeed(
   const rnd = seededRandom(seed * 7919 + 13);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const n = rnd() < 0.5 ? 3 : 5;
+  const checkQuorum = rnd() < 0.8;
   const c = Cluster.of(n, {
     electionTick: 10,
     heartbeatTick: 2,
@@ -36,10 +37,11 @@ export function runSeed(
     snapshotChunkBytes: 8,
     maxBytesPerMessage: 64,
     maxInflightMessages: 4,
-    leaseReads: rnd() < 0.3,
+    checkQuorum,
+    leaseReads: checkQuorum && rnd() < 0.3,
     preVote: rnd() < 0.8,
-    checkQuorum: rnd() < 0.8 || true,
   });
+
   // Spare nodes that membership changes can add.
   for (let id = n + 1; id <= n + 2; id++) {
     c.add({ id, voters: [1], electionTick: 10, heartbeatTick: 2 });
