@@ -66,6 +66,11 @@ export interface RaftConfig {
    */
   compactionLag?: number;
   /**
+   * Hint the application to take a snapshot (`Ready.snapshotHint`) once this
+   * many entries were applied since the latest snapshot; 0 = never. Default 10000.
+   */
+  snapshotThreshold?: number;
+  /**
    * Automatically leave a joint configuration once it commits (§6).
    * Default true.
    */
@@ -106,6 +111,8 @@ export interface ResolvedConfig {
   snapshotChunkBytes: number;
   /** See {@linkcode RaftConfig.compactionLag}. */
   compactionLag: number;
+  /** See {@linkcode RaftConfig.snapshotThreshold}. */
+  snapshotThreshold: number;
   /** See {@linkcode RaftConfig.autoLeaveJoint}. */
   autoLeaveJoint: boolean;
 }
@@ -140,6 +147,7 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
     maxApplyBytesPerReady: config.maxApplyBytesPerReady ?? 64 * MIB,
     snapshotChunkBytes: config.snapshotChunkBytes ?? MIB,
     compactionLag: config.compactionLag ?? 1000,
+    snapshotThreshold: config.snapshotThreshold ?? 10000,
     autoLeaveJoint: config.autoLeaveJoint ?? true,
   };
   positive("id", c.id);
@@ -159,6 +167,7 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
   positive("maxApplyBytesPerReady", c.maxApplyBytesPerReady);
   positive("snapshotChunkBytes", c.snapshotChunkBytes);
   nonNegative("compactionLag", c.compactionLag);
+  nonNegative("snapshotThreshold", c.snapshotThreshold);
   if (c.leaseReads && !c.checkQuorum) {
     throw new InvalidConfigError(
       "leaseReads",

@@ -121,6 +121,7 @@ export class RaftNode {
   #prevRole: NodeRole;
   #prevLeader: number;
   #prevHard: HardState;
+  #lastHint = 0;
 
   /**
    * Creates a node over `log`, restoring term, vote, commit and membership from it.
@@ -506,6 +507,16 @@ export class RaftNode {
       };
     }
 
+    let snapshotHint: number | undefined;
+    const threshold = r.cfg.snapshotThreshold;
+    if (threshold > 0) {
+      const base = Math.max(log.snapshotMeta().index, this.#lastHint);
+      if (appliedTo - base >= threshold) {
+        snapshotHint = appliedTo;
+        this.#lastHint = appliedTo;
+      }
+    }
+
     const messages = r.msgs;
     const persistedMessages = r.msgsAfterSync;
     r.msgs = [];
@@ -521,6 +532,7 @@ export class RaftNode {
       committedEntries,
       readStates,
       membership,
+      snapshotHint,
     };
     this.#outstanding = {
       ready: rd,

@@ -57,6 +57,13 @@ export interface Ready {
   readStates: ReadState[];
   /** The configuration in effect, when it changed (§6: on append, not on commit). */
   membership: Membership | undefined;
+  /**
+   * When set, the application should take a snapshot of its state machine
+   * at (or after) this applied index and report it with `snapshotTaken`
+   * (`snapshotThreshold` entries were applied since the latest snapshot).
+   * Given once per threshold crossing.
+   */
+  snapshotHint: number | undefined;
 }
 
 /** Replication progress of one peer, as seen by the leader. */

@@ -419,5 +419,8 @@ export function formatReady(rd: Ready): string[] {
     out.push(`read ${text(rs.context)} at index ${rs.index}`);
   }
   if (rd.membership) out.push(`membership: ${formatMembership(rd.membership)}`);
+  if (rd.snapshotHint !== undefined) {
+    out.push(`snapshot hint at ${rd.snapshotHint}`);
+  }
   return out;
 }

@@ -502,3 +502,30 @@ Deno.test("a joint change that removes the leader ends with the leader stepping 
   }
   assert.ok([2, 3, 4].includes(c.leader()));
 });
+
+Deno.test("the application is hinted to snapshot once per threshold of applied entries", () => {
+  const c = Cluster.of(1, { snapshotThreshold: 5, compactionLag: 0 });
+  const hints: number[] = [];
+  const drive = () => {
+    while (c.get(1).node.hasReady()) {
+      const rd = c.get(1).node.ready();
+      if (rd.mustSync) c.get(1).log.syncNow();
+      if (rd.snapshotHint !== undefined) hints.push(rd.snapshotHint);
+      c.get(1).node.advance(rd);
+    }
+  };
+  c.get(1).node.campaign();
+  drive();
+  for (let i = 0; i < 12; i++) {
+    c.get(1).node.propose(enc.encode(`${i}`));
+    drive();
+  }
+  assert.deepEqual(hints, [5, 10]);
+  c.get(1).node.snapshotTaken(13, enc.encode("s"));
+  assert.equal(c.get(1).log.firstIndex(), 14);
+  for (let i = 0; i < 5; i++) {
+    c.get(1).node.propose(enc.encode(`${i}`));
+    drive();
+  }
+  assert.deepEqual(hints, [5, 10, 18]);
+});

@@ -14,6 +14,7 @@
  * - `add-nodes N [voters=1,2,3] [learners=4] [prevote=false] [checkquorum=false]
  *   [election=10] [heartbeat=1] [lease=true] [forward=false] [inflight=256]
  *   [inflight-bytes=N] [max-msg-bytes=N] [max-uncommitted=N] [chunk=N] [lag=N]
+ *   [snapshot-threshold=N]
  *   [autoleave=false]`: adds N nodes with the next ids (voters default: the new ids)
  * - `campaign ID`, `tick IDS [N]`, `propose ID DATA`, `propose-batch ID D1 D2 ...`
  * - `process-ready IDS`, `deliver [from=ID] [to=ID] [max=N]`, `drop [from=] [to=] [type=]`
@@ -150,6 +151,7 @@ export function runCommand(c: Cluster, command: string): string[] {
         maxUncommittedBytes: num(opts.get("max-uncommitted")),
         snapshotChunkBytes: num(opts.get("chunk")),
         compactionLag: num(opts.get("lag")),
+        snapshotThreshold: num(opts.get("snapshot-threshold")),
         autoLeaveJoint: bool(opts.get("autoleave")),
       };
       for (const id of ids) {
