@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   jointCommitted,
   jointVoteResult,
@@ -168,4 +169,35 @@ Deno.test("joint vote results equal the brute-force model for all voter sets ove
 Deno.test("an empty voter set never limits a joint quorum", () => {
   assert.equal(majorityCommitted([], { ackedIndex: () => 0 }), Infinity);
   assert.equal(majorityVoteResult([], { vote: () => undefined }), "won");
+});
+
+Deno.test("joint commit index and vote results match the model for random voter sets over 7 ids", () => {
+  const ids = [1, 2, 3, 4, 5, 6, 7];
+  const subset = fc.subarray(ids, { minLength: 1 });
+  fc.assert(
+    fc.property(
+      subset,
+      fc.subarray(ids),
+      fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 7, maxLength: 7 }),
+      fc.array(fc.constantFrom(undefined, true, false), {
+        minLength: 7,
+        maxLength: 7,
+      }),
+      (incoming, outgoing, acks, vs) => {
+        const acked = new Map(ids.map((id, i) => [id, acks[i]]));
+        const votes = new Map(ids.map((id, i) => [id, vs[i]]));
+        assert.equal(
+          jointCommitted(incoming, outgoing, {
+            ackedIndex: (id) => acked.get(id),
+          }),
+          bruteCommitted(incoming, outgoing, acked, 4),
+        );
+        assert.equal(
+          jointVoteResult(incoming, outgoing, { vote: (id) => votes.get(id) }),
+          bruteVote(incoming, outgoing, votes),
+        );
+      },
+    ),
+    { numRuns: 3000 },
+  );
 });
