@@ -152,6 +152,7 @@ function main(): number {
       faults: args.faults,
       steps: args.steps,
     });
+    ran++;
     const verdict = r.linearizability?.verdict;
     if (verdict === "ok" || verdict === "illegal") checked++;
     if (verdict === "illegal") illegal++;

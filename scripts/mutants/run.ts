@@ -142,9 +142,11 @@ async function main(): Promise<number> {
   }
   patches.sort();
   let survivors = 0;
+  let tried = 0;
   for (const patch of patches) {
     if (only && !patch.startsWith(only)) continue;
     const o = await tryMutant(patch, seeds);
+    tried++;
     if (!o.caught) survivors++;
     console.log(
       o.caught
@@ -160,7 +162,7 @@ async function main(): Promise<number> {
     );
   }
   console.log(
-    `mutants: ${patches.length - survivors} caught, ${survivors} survived`,
+    `mutants: ${tried - survivors} caught, ${survivors} survived`,
   );
   return survivors > 0 ? 1 : 0;
 }

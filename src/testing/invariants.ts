@@ -15,6 +15,8 @@ export type InvariantName =
   | "state-machine-safety"
   | "commit-monotonic"
   | "acknowledged-write-lost"
+  | "single-config-change"
+  | "removed-leader-steps-down"
   | "liveness"
   | "linearizability";
 
@@ -33,7 +35,7 @@ export interface LogView {
   /** Term of the entry at `index`, undefined when not held. */
   termAt(index: number): number | undefined;
   /** The entry at `index`, undefined when not held. */
-  entry(index: number): { data: Uint8Array } | undefined;
+  entry(index: number): { data: Uint8Array; kind?: string } | undefined;
   /** The latest snapshot's index. */
   snapshotMeta(): { index: number };
 }
@@ -62,10 +64,22 @@ export interface NodeView {
   commit: number;
   /** The node's log (read only). */
   log: LogView;
+  /**
+   * Whether the node is a voter (incoming or outgoing) of the configuration
+   * it currently uses. Omitted: assumed a voter.
+   */
+  isVoter?: boolean;
 }
 
 /** How far back Log Matching compares two logs each step. */
 const MATCH_WINDOW = 64;
+
+/**
+ * Observations (steps) a leader outside its own configuration may keep
+ * leading: long enough for the removal to commit or for check-quorum to
+ * step it down.
+ */
+const REMOVED_LEADER_GRACE = 60;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
@@ -93,6 +107,10 @@ export class InvariantChecker {
     { term: number; lastIndex: number; lastTerm: number }
   >();
   #commits = new Map<number, number>();
+  /** The highest commit index any node has reported. */
+  #globalCommit = 0;
+  /** node id → consecutive observations as a leader outside its configuration. */
+  #removedLeading = new Map<number, number>();
   /** index → the entry first applied there by any node. */
   #applied = new Map<
     number,
@@ -139,10 +157,63 @@ export class InvariantChecker {
     for (const n of nodes) {
       if (!n.alive) continue;
       const v = this.#electionSafety(n) ?? this.#appendOnly(n) ??
-        this.#commitMonotonic(n);
+        this.#commitMonotonic(n) ?? this.#removedLeader(n);
+      if (v) return v;
+    }
+    for (const n of nodes) {
+      if (n.alive && n.commit > this.#globalCommit) {
+        this.#globalCommit = n.commit;
+      }
+    }
+    for (const n of nodes) {
+      const v = n.alive && n.role === "leader"
+        ? this.#singleConfigChange(n)
+        : undefined;
       if (v) return v;
     }
     return this.#logMatching(nodes) ?? this.#ackedWrites(nodes);
+  }
+
+  /** A leader removed from the configuration steps down (§6 of the paper, thesis §4.2.2). */
+  #removedLeader(n: NodeView): Violation | undefined {
+    if (n.role !== "leader" || n.isVoter !== false) {
+      this.#removedLeading.delete(n.id);
+      return undefined;
+    }
+    const count = (this.#removedLeading.get(n.id) ?? 0) + 1;
+    this.#removedLeading.set(n.id, count);
+    if (count > REMOVED_LEADER_GRACE) {
+      return {
+        invariant: "removed-leader-steps-down",
+        detail:
+          `node ${n.id} has led term ${n.term} for ${count} steps outside its configuration`,
+      };
+    }
+    return undefined;
+  }
+
+  /**
+   * One membership change in flight at a time (thesis §4.1): a leader's log
+   * holds at most one configuration entry past the highest committed index.
+   */
+  #singleConfigChange(n: NodeView): Violation | undefined {
+    const from = Math.max(
+      this.#globalCommit + 1,
+      n.log.snapshotMeta().index + 1,
+    );
+    let found = 0;
+    for (let i = from; i <= n.log.lastIndex(); i++) {
+      if (n.log.entry(i)?.kind !== "config") continue;
+      if (++found > 1) {
+        return {
+          invariant: "single-config-change",
+          detail:
+            `leader ${n.id} (term ${n.term}) has two uncommitted configuration entries ` +
+            `above commit ${this.#globalCommit} (the second at index ${i})`,
+        };
+      }
+    }
+    return undefined;
   }
 
   #electionSafety(n: NodeView): Violation | undefined {
@@ -261,7 +332,9 @@ export class InvariantChecker {
       if (!n.alive || n.role !== "leader") continue;
       const snap = n.log.snapshotMeta().index;
       for (const [index, w] of this.#acked) {
-        if (index <= snap) continue;
+        // Leaders of later terms must hold it (§5.4); a stale leader of an
+        // older term, cut off before the write, need not.
+        if (index <= snap || n.term <= w.term) continue;
         const term = n.log.termAt(index);
         if (term !== w.term) {
           return {

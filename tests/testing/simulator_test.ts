@@ -46,26 +46,32 @@ Deno.test("a run with every fault exercises crashes, partitions, churn, snapshot
 Deno.test("a bounded slice of seeds with the full fault mix finds no violation", () => {
   const started = performance.now();
   let checked = 0;
-  for (const [nodes, seeds] of [[3, 150], [5, 100]] as const) {
+  let runs = 0;
+  const slices = [
+    { nodes: 3, seeds: 600, steps: 300 },
+    { nodes: 5, seeds: 300, steps: 300 },
+    { nodes: 3, seeds: 60, steps: 2_000 },
+    { nodes: 5, seeds: 40, steps: 2_000 },
+  ];
+  for (const { nodes, seeds, steps } of slices) {
     for (let seed = 1; seed <= seeds; seed++) {
-      const r = simulate({ seed, nodes, faults: ALL_FAULTS });
+      const r = simulate({ seed, nodes, steps, faults: ALL_FAULTS });
+      runs++;
       assert.equal(
         r.violation,
         undefined,
-        `seed ${seed}, ${nodes} nodes: ${
-          JSON.stringify(r.violation)
-        }\n${r.replay}`,
+        `seed ${seed}, ${nodes} nodes: ${r.violation?.invariant}: ${r.violation?.detail}\n${r.replay}`,
       );
-      assert.notEqual(r.linearizability?.verdict, "illegal");
       if (r.linearizability?.verdict === "ok") checked++;
     }
   }
+  const seconds = (performance.now() - started) / 1000;
   console.log(
-    `250 seeds in ${
-      ((performance.now() - started) / 1000).toFixed(1)
+    `${runs} seeds in ${
+      seconds.toFixed(1)
     } s, ${checked} histories lin-checked`,
   );
-  assert.ok(checked >= 240);
+  assert.ok(checked >= runs - 5, `${runs - checked} histories undecided`);
 });
 
 Deno.test("clients complete operations and some writes are acknowledged in every run", () => {

@@ -109,6 +109,8 @@ interface SimNode {
   pending?: { rd: Ready; at: number };
   restartAt: number;
   lastSnapshot: number;
+  /** A targeted crash scheduled for this step (-1: none). */
+  crashAt: number;
 }
 
 interface ClientCall {
@@ -116,7 +118,8 @@ interface ClientCall {
   node: number;
   req: string;
   deadline: number;
-  afterHeal: boolean;
+  /** The step it was invoked at. */
+  invokedAt: number;
 }
 
 interface Client {
@@ -184,7 +187,16 @@ class Simulation {
   #clock = 0;
   #partitionUntil = -1;
   #healed = false;
-  #livenessMet = false;
+  /**
+   * Liveness after the heal: 0 until a read completes; then a leadership
+   * transfer is requested (1 while pending); 2 until a read completes under
+   * the new leader; 3 when met.
+   */
+  #stage = 0;
+  #stageStep = 0;
+  #transferTerm = 0;
+  #healRead = false;
+  readonly #maxBytesPerMessage: number;
 
   constructor(options: SimOptions) {
     this.#o = {
@@ -215,6 +227,7 @@ class Simulation {
         phase: this.#rand(),
         restartAt: 0,
         lastSnapshot: 0,
+        crashAt: -1,
       };
       this.#nodes.push(n);
     }
@@ -226,6 +239,8 @@ class Simulation {
         lastSeen: new Map(),
       });
     }
+    // Small messages split replication into many appends (pipelining).
+    this.#maxBytesPerMessage = this.#rand() < 0.5 ? 256 : 1 << 20;
     if (this.#faults.has("drop")) this.#net.faults.drop = 0.05;
     if (this.#faults.has("duplicate")) this.#net.faults.duplicate = 0.03;
     if (this.#faults.has("reorder")) this.#net.faults.maxExtraDelay = 3;
@@ -240,6 +255,7 @@ class Simulation {
         heartbeatTick: 1,
         compactionLag: this.#faults.has("snapshot") ? 3 : 1000,
         maxInflightMessages: 16,
+        maxBytesPerMessage: this.#maxBytesPerMessage,
       },
       log,
       simRandom(this.#o.seed * 31 + id * 7919 + this.#stats.crashes),
@@ -269,21 +285,9 @@ class Simulation {
         if (this.#now === heal + 1) this.#heal();
         if (!this.#healed) this.#injectFaults();
         this.#step();
+        if (this.#healed) this.#liveness();
         if (
-          this.#healed && !this.#livenessMet &&
-          this.#now > heal + this.#o.livenessSteps
-        ) {
-          throw new Stop({
-            invariant: "liveness",
-            detail:
-              `no write committed within ${this.#o.livenessSteps} steps after the faults healed ` +
-              `(leaders: ${
-                this.#leaders().map((n) => n.id).join(",") || "none"
-              })`,
-          });
-        }
-        if (
-          this.#livenessMet && this.#clients.every((c) => c.call === undefined)
+          this.#stage === 3 && this.#clients.every((c) => c.call === undefined)
         ) break;
       }
       linearizability = checkHistory(this.#history, { timeBudgetMs: 5_000 });
@@ -318,6 +322,69 @@ class Simulation {
     };
   }
 
+  /**
+   * After the heal the cluster must serve a read (a leader that committed
+   * an entry of its term), hand leadership over when asked, and serve a read
+   * under the new leader, all within `livenessSteps`.
+   */
+  #liveness(): void {
+    if (this.#stage === 3) return;
+    const leader = this.#leader();
+    if (this.#stage === 0 && this.#healRead) this.#stage = 1;
+    if (this.#stage === 1 && leader) {
+      const voters = leader.node.status().membership.voters.filter((v) =>
+        v !== leader.id
+      );
+      if (voters.length === 0) this.#stage = 3;
+      else {
+        try {
+          leader.node.transferLeadership(voters[this.#int(voters.length)]);
+          this.#transferTerm = leader.node.status().term;
+          this.#stage = 2;
+          this.#stageStep = this.#now;
+          this.#healRead = false;
+          this.#log(leader.id, "liveness check: transfer leadership");
+        } catch (error) {
+          if (!(error instanceof RaftError)) throw error;
+        }
+      }
+    }
+    if (
+      this.#stage === 2 && leader &&
+      leader.node.status().term === this.#transferTerm &&
+      leader.node.status().leadTransferee === 0 &&
+      this.#now - this.#stageStep > 30
+    ) {
+      // The transfer was abandoned (it may be, after an election timeout): ask again.
+      this.#stage = 1;
+    }
+    if (
+      this.#stage === 2 && this.#healRead && leader &&
+      leader.node.status().term > this.#transferTerm
+    ) {
+      this.#stage = 3;
+    }
+    if (
+      this.#stage !== 3 && this.#now > this.#o.steps + this.#o.livenessSteps
+    ) {
+      const what = [
+        "no read served",
+        "no leader to transfer from",
+        "no read served after a leadership transfer",
+      ];
+      throw new Stop({
+        invariant: "liveness",
+        detail:
+          `${
+            what[Math.min(this.#stage, 2)]
+          } within ${this.#o.livenessSteps} steps after ` +
+          `the faults healed (leaders: ${
+            this.#leaders().map((n) => n.id).join(",") || "none"
+          })`,
+      });
+    }
+  }
+
   #leaders(): SimNode[] {
     return this.#nodes.filter((n) =>
       n.alive && n.node.status().role === "leader"
@@ -334,6 +401,7 @@ class Simulation {
 
   #heal(): void {
     this.#healed = true;
+    this.#stageStep = this.#now;
     this.#net.heal();
     this.#net.faults = { drop: 0, duplicate: 0, maxExtraDelay: 0 };
     for (const n of this.#nodes) if (!n.alive) this.#restart(n);
@@ -360,6 +428,16 @@ class Simulation {
       }
       // Never more down at once than a majority can spare.
       const down = this.#nodes.filter((n) => !n.alive).length;
+      const targeted = this.#nodes.find((n) =>
+        n.alive && n.crashAt === this.#now
+      );
+      if (targeted) {
+        targeted.crashAt = -1;
+        if (down < Math.floor((this.#o.nodes - 1) / 2)) {
+          this.#crash(targeted);
+          return;
+        }
+      }
       if (down < Math.floor((this.#o.nodes - 1) / 2) && this.#rand() < 0.01) {
         const alive = this.#nodes.filter((n) => n.alive);
         this.#crash(alive[this.#int(alive.length)]);
@@ -450,7 +528,7 @@ class Simulation {
     );
   }
 
-  #churn(): void {
+  #churn(again = false): void {
     const leader = this.#leader();
     if (!leader) return;
     const m = leader.node.status().membership;
@@ -474,7 +552,11 @@ class Simulation {
       );
     } catch (error) {
       if (!(error instanceof RaftError)) throw error;
+      return;
     }
+    // Impatient operators: sometimes a second change right away (the core
+    // must refuse it while the first is in flight).
+    if (!again && this.#rand() < 0.5) this.#churn(true);
   }
 
   #step(): void {
@@ -501,6 +583,8 @@ class Simulation {
         term: s.term,
         commit: s.commit,
         log: n.log,
+        isVoter: s.membership.voters.includes(n.id) ||
+          s.membership.outgoing.includes(n.id),
       };
     });
     const v = this.#inv.observe(views);
@@ -537,7 +621,15 @@ class Simulation {
   #finish(n: SimNode, rd: Ready): void {
     n.pending = undefined;
     if (rd.mustSync) n.log.syncNow();
-    for (const m of rd.persistedMessages) this.#net.send(m, this.#now);
+    for (const m of rd.persistedMessages) {
+      this.#net.send(m, this.#now);
+      // Targeted fault: crash a voter right after it granted a vote, when a
+      // lost vote would let it vote twice in one term.
+      if (
+        m.type === "RequestVoteResponse" && m.granted && !m.preVote &&
+        this.#faults.has("crash") && !this.#healed && this.#rand() < 0.3
+      ) n.crashAt = this.#now + 1;
+    }
     if (rd.snapshot) {
       n.sm.restore(rd.snapshot.data);
       this.#log(n.id, `restored snapshot at index ${rd.snapshot.meta.index}`);
@@ -561,7 +653,6 @@ class Simulation {
             call.op.f === "delete" ? null : call.op.value ?? null,
           );
         }
-        if (call.afterHeal) this.#livenessMet = true;
         c.call = undefined;
         this.#log(
           n.id,
@@ -580,6 +671,9 @@ class Simulation {
         call.op.returnTime = ++this.#clock;
         c.lastSeen.set(call.op.key, value);
         c.call = undefined;
+        if (this.#healed && call.invokedAt >= this.#stageStep) {
+          this.#healRead = true;
+        }
       }
     }
     n.node.advance(rd);
@@ -611,7 +705,7 @@ class Simulation {
     const req = `c${c.id}-${c.count}`;
     const key = `k${this.#int(this.#o.keys)}`;
     const roll = this.#rand();
-    const f = roll < 0.4
+    const f = this.#healed || roll < 0.4
       ? "get"
       : roll < 0.7
       ? "put"
@@ -667,7 +761,7 @@ class Simulation {
       node: target.id,
       req,
       deadline: this.#now + this.#o.opTimeout,
-      afterHeal: this.#healed && f !== "get",
+      invokedAt: this.#now,
     };
   }
 }
