@@ -77,6 +77,16 @@ class HttpError extends Error {
   }
 }
 
+/** Path and query string of an absolute request URL, without a full URL parse. */
+function splitUrl(url: string): { path: string; query: string } {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return { path: "/", query: "" };
+  const q = url.indexOf("?", start);
+  return q < 0
+    ? { path: url.slice(start), query: "" }
+    : { path: url.slice(start, q), query: url.slice(q + 1) };
+}
+
 function json(
   status: number,
   value: unknown,
@@ -209,8 +219,7 @@ export class KvHttpApi {
   }
 
   async #route(req: Request): Promise<Response> {
-    const url = new URL(req.url);
-    const path = url.pathname;
+    const { path, query } = splitUrl(req.url);
     const method = req.method;
     if (path.startsWith("/kv/")) {
       if (method === "POST" && path.endsWith("/cas")) {
@@ -218,7 +227,7 @@ export class KvHttpApi {
       }
       const key = this.#key(path.slice(4));
       if (method === "GET" || method === "HEAD") {
-        return await this.#get(key, url);
+        return await this.#get(key, query);
       }
       if (method === "PUT") return await this.#put(req, key);
       if (method === "DELETE") return await this.#delete(req, key);
@@ -283,6 +292,10 @@ export class KvHttpApi {
       );
     }
     if (req.body === null) return new Uint8Array(0);
+    if (req.headers.has("content-length")) {
+      // The runtime enforces the declared length: read it in one piece.
+      return new Uint8Array(await req.arrayBuffer());
+    }
     const chunks: Uint8Array<ArrayBuffer>[] = [];
     let size = 0;
     const reader = req.body.getReader();
@@ -411,8 +424,10 @@ export class KvHttpApi {
     });
   }
 
-  async #get(key: string, url: URL): Promise<Response> {
-    const c = url.searchParams.get("consistency") ?? "linearizable";
+  async #get(key: string, query: string): Promise<Response> {
+    const c = query === ""
+      ? "linearizable"
+      : new URLSearchParams(query).get("consistency") ?? "linearizable";
     if (c !== "linearizable" && c !== "lease" && c !== "stale") {
       throw new HttpError(
         400,
