@@ -250,60 +250,66 @@ export async function recover(
   let expectedBatch = 0; // 0: not known yet (first batch of the first segment)
   let lastFileSize = 0;
   let reading = backend.readFile(joinPath(dir, segmentName(segmentSeqs[0])));
-  for (let s = 0; s < segmentSeqs.length; s++) {
-    const seq = segmentSeqs[s];
-    const name = segmentName(seq);
-    const path = joinPath(dir, name);
-    const isLast = s === segmentSeqs.length - 1;
-    const bytes = await reading;
-    // Read the next segment while this one is decoded and replayed.
-    if (!isLast) {
-      reading = backend.readFile(
-        joinPath(dir, segmentName(segmentSeqs[s + 1])),
-      );
-      reading.catch(() => {}); // awaited (and thrown) in the next round
-    }
-    checkSegmentHeader(path, bytes, seq);
-    lastFileSize = bytes.length;
-    const reader = new SegmentReader(path);
-    const result = replaySegment(
-      reader,
-      bytes,
-      replay,
-      expectedBatch,
-      s === 0,
-      seq === 1,
-    );
-    if (result.damageOffset !== undefined) {
+  try {
+    for (let s = 0; s < segmentSeqs.length; s++) {
+      const seq = segmentSeqs[s];
+      const name = segmentName(seq);
+      const path = joinPath(dir, name);
+      const isLast = s === segmentSeqs.length - 1;
+      const bytes = await reading;
+      // Read the next segment while this one is decoded and replayed.
       if (!isLast) {
-        throw reader.corrupt(result.damageOffset, result.damageDetail);
-      }
-      if (result.completeBatches === 0) {
-        throw reader.corrupt(
-          result.damageOffset,
-          "the segment's first batch (its checkpoint) is damaged; it was synced before the segment was named, so this is not a torn write",
+        reading = backend.readFile(
+          joinPath(dir, segmentName(segmentSeqs[s + 1])),
         );
+        reading.catch(() => {}); // awaited (and thrown) in the next round
       }
-      const later = findLaterCommit(
+      checkSegmentHeader(path, bytes, seq);
+      lastFileSize = bytes.length;
+      const reader = new SegmentReader(path);
+      const result = replaySegment(
+        reader,
         bytes,
-        result.damageOffset,
-        result.nextBatch,
+        replay,
+        expectedBatch,
+        s === 0,
+        seq === 1,
       );
-      if (later !== undefined) {
-        throw reader.corrupt(
+      if (result.damageOffset !== undefined) {
+        if (!isLast) {
+          throw reader.corrupt(result.damageOffset, result.damageDetail);
+        }
+        if (result.completeBatches === 0) {
+          throw reader.corrupt(
+            result.damageOffset,
+            "the segment's first batch (its checkpoint) is damaged; it was synced before the segment was named, so this is not a torn write",
+          );
+        }
+        const later = findLaterCommit(
+          bytes,
           result.damageOffset,
-          `${result.damageDetail}, and batch ${later.seq} at byte ${later.offset} was written after it`,
+          result.nextBatch,
         );
+        if (later !== undefined) {
+          throw reader.corrupt(
+            result.damageOffset,
+            `${result.damageDetail}, and batch ${later.seq} at byte ${later.offset} was written after it`,
+          );
+        }
+        // A torn tail: the unfinished batch was never acknowledged.
       }
-      // A torn tail: the unfinished batch was never acknowledged.
+      expectedBatch = result.nextBatch;
+      segments.push({
+        seq,
+        name,
+        size: result.validEnd,
+        maxEntryIndex: result.maxEntryIndex,
+      });
     }
-    expectedBatch = result.nextBatch;
-    segments.push({
-      seq,
-      name,
-      size: result.validEnd,
-      maxEntryIndex: result.maxEntryIndex,
-    });
+  } catch (e) {
+    // Let a read-ahead still in flight finish, so no file handle outlives the call.
+    await reading.catch(() => {});
+    throw e;
   }
 
   if (replay.entriesStart !== replay.firstIndex) {
