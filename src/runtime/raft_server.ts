@@ -292,6 +292,9 @@ export class RaftServer<R = unknown> {
 
   #begin(): void {
     this.transport.onMessage((m, from) => this.#onMessage(m, from));
+    this.transport.onUnreachable?.((peer) => {
+      if (!this.stopped) this.node.reportUnreachable(peer);
+    });
     this.tickTimer = setInterval(() => this.#onTick(), this.tickMs);
     this.loopDone = this.#loop();
     this.#kick();

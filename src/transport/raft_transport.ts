@@ -99,6 +99,11 @@ export interface RaftTransport<M> {
   onMessage(handler: MessageHandler<M>): void;
   /** A snapshot of the transport's counters. */
   stats(): TransportStats;
+  /**
+   * Optional: sets a callback for peers that could not be reached (their
+   * queued messages were lost), so the driver can tell the Raft node.
+   */
+  onUnreachable?(handler: (peerId: number) => void): void;
   /** Stops sending and receiving, releases every socket and timer. Idempotent. */
   close(): Promise<void>;
 }

@@ -530,12 +530,18 @@ export function tcpTransportSuite(
       const deadAddress = `127.0.0.1:${probe.addr.port}`;
       await probe.close();
       const t1 = await make(1, { peers: { 2: deadAddress } });
+      const unreachable: number[] = [];
+      t1.onUnreachable((peer) => unreachable.push(peer));
       try {
         for (let i = 0; i < 5; i++) t1.send(2, { n: i });
         await waitFor(() => t1.stats().messagesDropped === 5, "the drops");
         const s = t1.stats();
         assert.ok(s.dialFailures >= 1);
         assert.equal(s.peers[2].connected, false);
+        assert.ok(
+          unreachable.length >= 1 && unreachable.every((p) => p === 2),
+          `unreachable: ${unreachable}`,
+        );
         assert.ok(s.errorsByCode.CONNECTION_FAILED >= 1);
       } finally {
         await t1.close();

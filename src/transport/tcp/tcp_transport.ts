@@ -223,6 +223,7 @@ export class TcpTransport<M> implements RaftTransport<M> {
   private readonly logger: TransportLogger;
 
   private handler: MessageHandler<M> | undefined;
+  private unreachableHandler: ((peerId: number) => void) | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly outbound = new Map<number, OutboundPeer<M>>();
@@ -359,6 +360,16 @@ export class TcpTransport<M> implements RaftTransport<M> {
     this.handler = handler;
   }
 
+  /**
+   * Sets a callback for peers that could not be reached (a failed connect,
+   * or a write that broke the connection): messages to them were lost. A
+   * Raft driver passes this on (`RaftNode.reportUnreachable`) so the leader
+   * stops streaming appends into the void and probes instead.
+   */
+  onUnreachable(handler: (peerId: number) => void): void {
+    this.unreachableHandler = handler;
+  }
+
   /** A snapshot of the counters. */
   stats(): TcpTransportStats {
     const peers: Record<number, PeerStats> = {};
@@ -434,6 +445,13 @@ export class TcpTransport<M> implements RaftTransport<M> {
       record: (error, peerId, log) => this.#record(error, peerId, log),
       count: (name, n = 1) => void (this.counters[name] += n),
       warn: (message) => this.logger.warn(message),
+      unreachable: (peerId) => {
+        try {
+          this.unreachableHandler?.(peerId);
+        } catch (e) {
+          this.logger.warn(`unreachable handler threw: ${errorText(e)}`);
+        }
+      },
     };
   }
 
@@ -599,6 +617,8 @@ interface PeerHost<M> {
   record(error: TransportError, peerId: number, log?: boolean): void;
   count(name: keyof Counters, n?: number): void;
   warn(message: string): void;
+  unreachable(peerId: number): void;
+  unreachable(peerId: number): void;
 }
 
 interface InboundConn {
@@ -692,6 +712,7 @@ class OutboundPeer<M> {
           this.drop(this.queue.length);
           this.queue = [];
           this.needsBackoff = true;
+          this.host.unreachable(this.id);
           continue;
         }
       }
@@ -872,6 +893,7 @@ class OutboundPeer<M> {
     } catch (e) {
       this.drop(batch.length);
       if (!this.stopped) {
+        this.host.unreachable(this.id);
         this.host.record(
           new ConnectionError(
             this.id,
