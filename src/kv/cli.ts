@@ -44,11 +44,16 @@ export async function runServeCli(args: string[]): Promise<number> {
     return 0;
   }
   let node;
+  let fatal: ((e: Error) => void) | undefined;
   try {
     const clusterSecret = options.secretFile === undefined
       ? undefined
       : await loadSecret(options.secretFile);
-    node = await startKvNode({ ...options, clusterSecret });
+    node = await startKvNode({
+      ...options,
+      clusterSecret,
+      onFatal: (e) => fatal?.(e),
+    });
   } catch (e) {
     console.error(
       `error: node ${options.id} could not start: ${
@@ -86,6 +91,11 @@ export async function runServeCli(args: string[]): Promise<number> {
           resolve(1);
         },
       );
+    };
+    fatal = (e) => {
+      console.error(`node ${id}: fatal: ${e.message}; exiting`);
+      stopping = true;
+      running.stop().finally(() => resolve(1));
     };
     const onInt = () => stop("SIGINT");
     const onTerm = () => stop("SIGTERM");

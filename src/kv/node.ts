@@ -61,6 +61,8 @@ export interface KvNodeOptions {
   quiet: boolean;
   /** HTTP server: `Deno.serve` (default under Deno) or `node:http` (default elsewhere). */
   httpBackend?: "deno" | "node";
+  /** Called when the Raft server stopped itself on a storage or state machine failure. */
+  onFatal?: (error: Error) => void;
 }
 
 /** A bad command line; the message says what to fix. */
@@ -437,6 +439,7 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
       snapshotEntries: options.snapshotEntries,
       snapshotBytes: options.snapshotBytes,
       logger: { info, warn },
+      onFatal: options.onFatal,
       onRoleChange: (role, leader) => {
         info(`role ${role}, leader ${leader || "unknown"}`);
         if (role === "leader") announce();

@@ -86,6 +86,12 @@ export interface RaftServerOptions<R> {
   onMembershipChange?: (membership: Membership) => void;
   /** Called when this node's role or known leader changes. */
   onRoleChange?: (role: NodeRole, leaderId: number) => void;
+  /**
+   * Called once when the server stops itself because storage or the state
+   * machine failed (continuing could break safety). Call `stop()` to release
+   * the log and the transport; a process usually exits after that.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 /** Counters and histograms of a {@linkcode RaftServer}. */
@@ -200,6 +206,7 @@ export class RaftServer<R = unknown> {
   private readonly snapshotBytes: number;
   private readonly logger: ServerLogger;
   private readonly onMembershipChange: ((m: Membership) => void) | undefined;
+  private readonly onFatal: ((error: Error) => void) | undefined;
   private readonly onRoleChange:
     | ((role: NodeRole, leaderId: number) => void)
     | undefined;
@@ -263,6 +270,7 @@ export class RaftServer<R = unknown> {
     };
     this.onMembershipChange = options.onMembershipChange;
     this.onRoleChange = options.onRoleChange;
+    this.onFatal = options.onFatal;
     const st = node.status();
     this.termValue = st.term;
     this.commitKnown = st.commit;
@@ -665,6 +673,11 @@ export class RaftServer<R = unknown> {
         if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
         this.tickTimer = undefined;
         this.#failAll(this.failure);
+        try {
+          this.onFatal?.(error);
+        } catch {
+          // a failing callback changes nothing: the server is stopped
+        }
         return;
       }
     }

@@ -386,3 +386,38 @@ Deno.test("a state machine that applies asynchronously still applies in log orde
     await net.close();
   }
 });
+
+Deno.test("a failing log sync stops the server, rejects pending proposals and reports the failure", async () => {
+  const net = new MemoryNetwork<Message>();
+  const log = new MemoryLog();
+  let failSyncs = false;
+  const realSync = log.sync.bind(log);
+  log.sync = () =>
+    failSyncs ? Promise.reject(new Error("disk on fire")) : realSync();
+  let fatal: Error | undefined;
+  const server = await RaftServer.start({
+    config: { id: 1 },
+    log,
+    transport: net.endpoint(1),
+    stateMachine: new ListMachine(),
+    tickMs: 5,
+    logger: silent,
+    onFatal: (e) => (fatal = e),
+  });
+  try {
+    await server.waitForLeader(2000);
+    await server.propose(enc("fine"));
+    failSyncs = true;
+    await assert.rejects(
+      () => server.propose(enc("doomed")),
+      (e: unknown) =>
+        e instanceof StoppedError && /disk on fire/.test(e.message),
+    );
+    assert.equal(fatal?.message, "disk on fire");
+    assert.equal(server.isStopped, true);
+    await assert.rejects(() => server.propose(enc("after")), StoppedError);
+  } finally {
+    await server.stop();
+    await net.close();
+  }
+});
