@@ -1,7 +1,8 @@
 /**
  * Runs the deterministic cluster simulator over a range of seeds.
  *
- *   deno task sim --seeds N [--from S] [--nodes 3|5] [--faults LIST] [--steps K] [--verbose]
+ *   deno task sim --seeds N [--from S] [--nodes 3|5] [--faults LIST] [--steps K]
+ *     [--leases] [--verbose] [--fail-fast]
  *
  * Prints one summary line
  * `sim: N seeds, N violations, N lin-checked histories, N non-linearizable`
@@ -19,7 +20,7 @@ import {
 
 const USAGE =
   "usage: sim.ts --seeds N [--from S] [--nodes 3|5] [--faults LIST|all|none] " +
-  "[--steps K] [--verbose] [--fail-fast]";
+  "[--steps K] [--verbose] [--fail-fast] [--leases]";
 
 interface Args {
   seeds: number;
@@ -29,6 +30,7 @@ interface Args {
   steps: number;
   verbose: boolean;
   failFast: boolean;
+  leases: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -40,6 +42,7 @@ function parseArgs(argv: string[]): Args {
     steps: 300,
     verbose: false,
     failFast: false,
+    leases: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -94,6 +97,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case "--fail-fast":
         args.failFast = true;
+        break;
+      case "--leases":
+        args.leases = true;
         break;
       case "--help":
       case "-h":
@@ -151,6 +157,7 @@ function main(): number {
       nodes: args.nodes,
       faults: args.faults,
       steps: args.steps,
+      leaseReads: args.leases,
     });
     ran++;
     const verdict = r.linearizability?.verdict;

@@ -70,6 +70,11 @@ export interface SimOptions {
   livenessSteps?: number;
   /** Trace lines kept for a failure report. Default 80. */
   traceLines?: number;
+  /**
+   * Serve reads under the leader lease instead of a heartbeat round. Clock
+   * skew then stays within ±8%, inside the lease's safety margin.
+   */
+  leaseReads?: boolean;
 }
 
 /** A violation with where it happened. */
@@ -161,7 +166,7 @@ export function replayCommand(options: SimOptions): string {
   } ` +
     `--faults ${faults.length > 0 ? faults.join(",") : "none"} --steps ${
       options.steps ?? 300
-    }`;
+    }` + (options.leaseReads ? " --leases" : "");
 }
 
 class Simulation {
@@ -209,6 +214,7 @@ class Simulation {
       opTimeout: options.opTimeout ?? 40,
       livenessSteps: options.livenessSteps ?? 150,
       traceLines: options.traceLines ?? 80,
+      leaseReads: options.leaseReads ?? false,
     };
     this.#faults = new Set(this.#o.faults);
     this.#rand = simRandom(this.#o.seed);
@@ -216,7 +222,10 @@ class Simulation {
     this.#voters = Array.from({ length: this.#o.nodes }, (_, i) => i + 1);
     for (const id of this.#voters) {
       const log = new MemoryLog();
-      const rate = this.#faults.has("skew") ? 0.75 + this.#rand() * 0.5 : 1;
+      const spread = this.#o.leaseReads ? 0.16 : 0.5;
+      const rate = this.#faults.has("skew")
+        ? 1 - spread / 2 + this.#rand() * spread
+        : 1;
       const n: SimNode = {
         id,
         alive: true,
@@ -256,6 +265,7 @@ class Simulation {
         compactionLag: this.#faults.has("snapshot") ? 3 : 1000,
         maxInflightMessages: 16,
         maxBytesPerMessage: this.#maxBytesPerMessage,
+        leaseReads: this.#o.leaseReads,
       },
       log,
       simRandom(this.#o.seed * 31 + id * 7919 + this.#stats.crashes),
@@ -279,7 +289,8 @@ class Simulation {
     let violation: SimViolation | undefined;
     let linearizability: CheckResult | undefined;
     const heal = this.#o.steps;
-    const end = heal + this.#o.livenessSteps + this.#o.opTimeout;
+    // Both liveness stages may take `livenessSteps`; then in-flight calls drain.
+    const end = heal + 2 * this.#o.livenessSteps + this.#o.opTimeout + 1;
     try {
       for (this.#now = 1; this.#now <= end; this.#now++) {
         if (this.#now === heal + 1) this.#heal();
@@ -365,7 +376,7 @@ class Simulation {
       this.#stage = 3;
     }
     if (
-      this.#stage !== 3 && this.#now > this.#o.steps + this.#o.livenessSteps
+      this.#stage !== 3 && this.#now > this.#stageDeadline()
     ) {
       const what = [
         "no read served",
@@ -378,11 +389,19 @@ class Simulation {
           `${
             what[Math.min(this.#stage, 2)]
           } within ${this.#o.livenessSteps} steps after ` +
-          `the faults healed (leaders: ${
-            this.#leaders().map((n) => n.id).join(",") || "none"
-          })`,
+          `${
+            this.#stage === 2
+              ? "the transfer was requested"
+              : "the faults healed"
+          } (leaders: ${this.#leaders().map((n) => n.id).join(",") || "none"})`,
       });
     }
+  }
+
+  /** Before the transfer: `livenessSteps` after the heal; after it: `livenessSteps` after the transfer. */
+  #stageDeadline(): number {
+    return (this.#stage === 2 ? this.#stageStep : this.#o.steps) +
+      this.#o.livenessSteps;
   }
 
   #leaders(): SimNode[] {
@@ -698,7 +717,7 @@ class Simulation {
       return;
     }
     if (this.#now < c.nextAt) return;
-    if (this.#healed && this.#now > this.#o.steps + this.#o.livenessSteps) {
+    if (this.#stage === 3) {
       return;
     }
     c.count++;
