@@ -114,15 +114,17 @@ Deno.test("a node joins through POST /members, and a node with the wrong secret 
       4,
     ]);
     // Node 5 is a member on paper but cannot authenticate: it never receives anything.
-    const metrics = await (await fetch(`http://${leader.http}/metrics`)).text();
-    const m =
-      /raft_transport_errors_total\{code="AUTHENTICATION_FAILED"\} (\d+)/.exec(
-        metrics,
-      );
-    assert.ok(
-      m !== null && Number(m[1]) >= 1,
-      "the leader recorded no authentication failure",
-    );
+    let refusals = 0;
+    for (let i = 0; i < 100 && refusals === 0; i++) {
+      const metrics = await (await fetch(`http://${leader.http}/metrics`))
+        .text();
+      const m =
+        /raft_transport_errors_total\{code="AUTHENTICATION_FAILED"\} (\d+)/
+          .exec(metrics);
+      refusals = m === null ? 0 : Number(m[1]);
+      if (refusals === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(refusals >= 1, "the leader recorded no authentication failure");
     const intruderStatus = await getJson(`http://${intruder.http}/status`);
     assert.equal(intruderStatus?.applied, 0);
     const removed = await fetch(`http://${leader.http}/members/5`, {
