@@ -146,7 +146,20 @@ function runCase(c: Case, seconds: number): { ops: number; elapsed: number } {
       }
     }
   }
-  return { ops, elapsed: (performance.now() - start) / 1000 };
+  const elapsed = (performance.now() - start) / 1000;
+  // Sanity: what was counted is committed, and a follower quorum holds it.
+  const st = nodes.map((n) => n.status());
+  if (
+    ops > st[0].commit ||
+    Math.max(st[1].stableIndex, st[2].stableIndex) < st[0].commit
+  ) {
+    throw new Error(
+      `inconsistent run: ${
+        JSON.stringify(st.map((s) => [s.commit, s.stableIndex]))
+      }`,
+    );
+  }
+  return { ops, elapsed };
 }
 
 const seconds = arg("seconds", 2);
