@@ -20,10 +20,11 @@
  *
  * On a follower, writes and membership requests are forwarded to the leader
  * (the response is relayed); with `forward: "redirect"` the follower answers
- * 307 with the leader's URL instead. Linearizable reads are served by the
- * follower itself through ReadIndex: it asks the leader for the commit index
- * that makes the read safe, waits until it has applied it, and answers from
- * its own state.
+ * them, and linearizable reads, with 307 and the leader's URL instead. In
+ * the default (forwarding) mode a follower serves linearizable reads itself
+ * through ReadIndex: it asks the leader for the commit index that makes the
+ * read safe, waits until it has applied it, and answers from its own state —
+ * the leader confirms, the follower does the work.
  *
  * @module
  */
@@ -227,7 +228,7 @@ export class KvHttpApi {
       }
       const key = this.#key(path.slice(4));
       if (method === "GET" || method === "HEAD") {
-        return await this.#get(key, query);
+        return await this.#get(req, key, query);
       }
       if (method === "PUT") return await this.#put(req, key);
       if (method === "DELETE") return await this.#delete(req, key);
@@ -424,7 +425,7 @@ export class KvHttpApi {
     });
   }
 
-  async #get(key: string, query: string): Promise<Response> {
+  async #get(req: Request, key: string, query: string): Promise<Response> {
     const c = query === ""
       ? "linearizable"
       : new URLSearchParams(query).get("consistency") ?? "linearizable";
@@ -433,6 +434,16 @@ export class KvHttpApi {
         400,
         "BAD_REQUEST",
         "consistency must be linearizable, lease or stale",
+      );
+    }
+    if (
+      c === "linearizable" && this.forward === "redirect" &&
+      this.server.role !== "leader"
+    ) {
+      // Redirect mode sends linearizable reads to the leader like writes.
+      return await this.#notLeader(
+        req,
+        toHttpError(new NotLeaderError(this.server.leaderId)),
       );
     }
     await this.server.read({ consistency: c as ReadConsistency });

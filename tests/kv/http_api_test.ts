@@ -94,7 +94,7 @@ Deno.test("kv http: a follower forwards writes to the leader and serves lineariz
   }
 });
 
-Deno.test("kv http: in redirect mode a follower answers writes with 307 to the leader", async () => {
+Deno.test("kv http: in redirect mode a follower answers writes and linearizable reads with 307 to the leader", async () => {
   const c = await startKvCluster({ forward: "redirect" });
   try {
     const f = c.followers[0];
@@ -102,6 +102,10 @@ Deno.test("kv http: in redirect mode a follower answers writes with 307 to the l
     assert.equal(res.status, 307);
     assert.equal(res.headers.get("location"), `${c.leader.url}/kv/r`);
     assert.equal(JSON.parse(res.text).error.leaderId, c.leader.id);
+    const read = await call(`${f.url}/kv/r`);
+    assert.equal(read.status, 307);
+    assert.equal(read.headers.get("location"), `${c.leader.url}/kv/r`);
+    assert.equal((await call(`${f.url}/kv/r?consistency=stale`)).status, 404);
   } finally {
     await c.stop();
   }
