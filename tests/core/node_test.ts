@@ -529,3 +529,22 @@ Deno.test("the application is hinted to snapshot once per threshold of applied e
   }
   assert.deepEqual(hints, [5, 10, 18]);
 });
+
+Deno.test("a node restarted with options.applied hands out only entries after it", () => {
+  const c = Cluster.of(1);
+  c.get(1).node.campaign();
+  c.stabilize();
+  for (const d of ["a", "b", "c"]) c.get(1).node.propose(enc.encode(d));
+  c.stabilize();
+  const log = c.get(1).log.crash();
+  const durableCommit = log.hardState().commit;
+  assert.ok(durableCommit >= 3);
+  const node = new RaftNode({ id: 1 }, log, undefined, { applied: 2 });
+  const rd = node.ready();
+  assert.deepEqual(
+    rd.committedEntries.map((e) => e.index),
+    Array.from({ length: durableCommit - 2 }, (_, i) => i + 3),
+  );
+  node.advance(rd);
+  assert.equal(node.status().applied, durableCommit);
+});
