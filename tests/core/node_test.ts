@@ -536,6 +536,9 @@ Deno.test("a node restarted with options.applied hands out only entries after it
   c.stabilize();
   for (const d of ["a", "b", "c"]) c.get(1).node.propose(enc.encode(d));
   c.stabilize();
+  // The next append's sync also makes the commit index 4 durable.
+  c.get(1).node.propose(enc.encode("d"));
+  c.stabilize();
   const log = c.get(1).log.crash();
   const durableCommit = log.hardState().commit;
   assert.ok(durableCommit >= 3);
