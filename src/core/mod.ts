@@ -1,5 +1,33 @@
 /**
- * The consensus core: a pure, synchronous, deterministic Raft node.
+ * The consensus core: a pure, synchronous, deterministic Raft node. No
+ * clock (time is `tick()`), no Promise, no I/O: events in, batches of work
+ * out. All randomness comes from the `random` function given to the
+ * constructor (default: a PRNG seeded from the node id).
+ *
+ * - {@linkcode RaftNode}: `tick`, `step(message)`, `propose`, `proposeBatch`,
+ *   `readIndex`, `changeMembership`, `transferLeadership`, `snapshotTaken`,
+ *   `reportUnreachable`, `campaign`, `status`, and the Ready hand-off
+ *   `hasReady` / `ready` / `advance` (the driver protocol is documented on
+ *   node.ts: send `messages`, sync if `mustSync`, send `persistedMessages`,
+ *   restore/apply/serve reads, `advance`).
+ * - {@linkcode Message}: the plain-data union of every message (messages.ts).
+ * - Typed errors with stable codes (errors.ts), config validation
+ *   (config.ts), quorum arithmetic (quorum.ts), membership and its encoding
+ *   (membership.ts), flow control (progress.ts).
+ *
+ * @example
+ * ```ts
+ * import { MemoryLog, RaftNode } from "@raft-io/raft";
+ * const log = new MemoryLog();
+ * const node = new RaftNode({ id: 1, voters: [1] }, log);
+ * node.campaign();
+ * while (node.hasReady()) {
+ *   const rd = node.ready();
+ *   if (rd.mustSync) log.syncNow();
+ *   node.advance(rd);
+ * }
+ * node.status().role; // "leader"
+ * ```
  *
  * @module
  */
