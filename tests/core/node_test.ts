@@ -551,3 +551,25 @@ Deno.test("a node restarted with options.applied hands out only entries after it
   node.advance(rd);
   assert.equal(node.status().applied, durableCommit);
 });
+
+Deno.test("a joint change can demote a voter to a learner that keeps replicating", () => {
+  const c = Cluster.of(3);
+  elect(c);
+  const leader = c.get(1).node;
+  leader.changeMembership({
+    type: "enterJoint",
+    voters: [1, 2],
+    learners: [3],
+  });
+  c.stabilize();
+  const m = leader.status().membership;
+  assert.deepEqual([m.voters, m.outgoing, m.learners], [[1, 2], [], [3]]);
+  assert.equal(c.get(3).node.status().role, "learner");
+  leader.propose(enc.encode("x"));
+  c.stabilize();
+  assert.deepEqual(c.get(3).applied, ["x"]);
+  assert.equal(
+    leader.status().progress.find((p) => p.id === 3)?.isLearner,
+    true,
+  );
+});
