@@ -11,5 +11,6 @@
  */
 
 export * from "./src/codec/mod.ts";
+export * from "./src/core/mod.ts";
 export * from "./src/log/mod.ts";
 export { wasmAvailable } from "./src/wasm/codec_wasm.ts";
