@@ -578,20 +578,26 @@ export class WalLog implements RaftLog {
     this.#durable = after;
     this.#durableGen = gen;
 
-    // Durable now: drop what the new state no longer needs.
-    if (
-      after.snapshot.fileId !== previousSnapshotId && previousSnapshotId !== 0
-    ) {
-      await this.#backend.remove(
-        joinPath(this.#dir, snapshotName(previousSnapshotId)),
-      );
-    }
-    while (
-      this.#segments.length > 1 &&
-      this.#segments[0].maxEntryIndex < after.firstIndex
-    ) {
-      const old = this.#segments.shift()!;
-      await this.#backend.remove(joinPath(this.#dir, old.name));
+    // Durable now: drop what the new state no longer needs. A file that
+    // cannot be removed is only space: recovery reads an older segment or
+    // snapshot file as a harmless prefix (or removes it), so that is no error.
+    try {
+      if (
+        after.snapshot.fileId !== previousSnapshotId && previousSnapshotId !== 0
+      ) {
+        await this.#backend.remove(
+          joinPath(this.#dir, snapshotName(previousSnapshotId)),
+        );
+      }
+      while (
+        this.#segments.length > 1 &&
+        this.#segments[0].maxEntryIndex < after.firstIndex
+      ) {
+        await this.#backend.remove(joinPath(this.#dir, this.#segments[0].name));
+        this.#segments.shift();
+      }
+    } catch {
+      // Left for the next flush (segments) or the next open (snapshot files).
     }
   }
 
