@@ -104,7 +104,7 @@ Options:
   --join                      start as a new, non-voting node; add it with POST /members
   --tick-ms MS                Raft tick (default 100)
   --election-ticks N          election timeout in ticks (default 10)
-  --snapshot-entries N        snapshot after N applied entries (default 10000)
+  --snapshot-entries N        snapshot after N applied entries (default 100000)
   --snapshot-bytes N          snapshot after N applied bytes (default 67108864)
   --compaction-lag N          entries kept below a snapshot (default 1000)
   --redirect                  followers answer writes with 307 instead of forwarding them
@@ -188,7 +188,7 @@ export function parseServeArgs(
     join: false,
     tickMs: 100,
     electionTicks: 10,
-    snapshotEntries: 10_000,
+    snapshotEntries: 100_000,
     snapshotBytes: 64 * 1024 * 1024,
     compactionLag: 1000,
     forward: "proxy" as "proxy" | "redirect",

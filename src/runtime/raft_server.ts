@@ -74,7 +74,7 @@ export interface RaftServerOptions<R> {
   proposalTimeoutMs?: number;
   /** Default deadline of a read, ms (default 10,000). */
   readTimeoutMs?: number;
-  /** Take a snapshot after this many applied entries (default 10,000; 0 = never by count). */
+  /** Take a snapshot after this many applied entries (default 100,000, as etcd; 0 = never by count). */
   snapshotEntries?: number;
   /** Take a snapshot after this many applied command bytes (default 64 MiB; 0 = never by size). */
   snapshotBytes?: number;
@@ -261,7 +261,7 @@ export class RaftServer<R = unknown> {
     this.electionTick = options.config.electionTick ?? 10;
     this.proposalTimeoutMs = options.proposalTimeoutMs ?? 10_000;
     this.readTimeoutMs = options.readTimeoutMs ?? 10_000;
-    this.snapshotEntries = options.snapshotEntries ?? 10_000;
+    this.snapshotEntries = options.snapshotEntries ?? 100_000;
     this.snapshotBytes = options.snapshotBytes ?? 64 * 1024 * 1024;
     const id = node.id;
     this.logger = options.logger ?? {
