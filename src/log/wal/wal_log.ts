@@ -20,7 +20,7 @@ import {
   type WalFile,
 } from "./backend.ts";
 import { DenoWalBackend } from "./deno_backend.ts";
-import { WalFailedError } from "./errors.ts";
+import { WalFailedError, WalPermissionError } from "./errors.ts";
 import {
   type Checkpoint,
   checkpointBytes,
@@ -212,6 +212,7 @@ export class WalLog implements RaftLog {
         );
         active = created.file;
         activeBase = created.size;
+        await syncParentDir(backend, dir);
         segments = [{
           seq: 1,
           name: segmentName(1),
@@ -689,4 +690,21 @@ async function createSegment(
     throw e;
   }
   return { file, size: bytes.length };
+}
+
+/**
+ * Makes a new log directory's own entry durable. Best effort: a process
+ * allowed into the log directory only (Deno's `--allow-read=<dir>`) may not
+ * open its parent; the log is still correct, only its very first creation
+ * could be lost to a power cut.
+ */
+async function syncParentDir(backend: WalBackend, dir: string): Promise<void> {
+  const trimmed = dir.replace(/[\\/]+$/, "");
+  const cut = Math.max(trimmed.lastIndexOf("/"), trimmed.lastIndexOf("\\"));
+  const parent = cut < 0 ? "." : cut === 0 ? "/" : trimmed.slice(0, cut);
+  try {
+    await backend.syncDir(parent);
+  } catch (e) {
+    if (!(e instanceof WalPermissionError)) throw e;
+  }
 }
