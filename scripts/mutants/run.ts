@@ -60,6 +60,8 @@ async function tryMutant(patch: string, seeds: number): Promise<Outcome> {
   const description = text.startsWith("# ")
     ? text.slice(2, text.indexOf("\n"))
     : "";
+  // A header line `# sim-args: ...` adds simulator flags (e.g. --leases).
+  const extra = /^# sim-args: (.*)$/m.exec(text)?.[1].trim().split(/\s+/) ?? [];
   const dir = await Deno.makeTempDir({ prefix: `raft-mutant-${name}-` });
   const started = performance.now();
   try {
@@ -83,6 +85,7 @@ async function tryMutant(patch: string, seeds: number): Promise<Outcome> {
         "--nodes",
         String(nodes),
         "--fail-fast",
+        ...extra,
       ], dir);
       const m = /^seed (\d+): (\S+) violated/m.exec(sim.out);
       if (m) {

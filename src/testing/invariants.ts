@@ -16,6 +16,7 @@ export type InvariantName =
   | "commit-monotonic"
   | "acknowledged-write-lost"
   | "single-config-change"
+  | "commit-current-term"
   | "removed-leader-steps-down"
   | "liveness"
   | "linearizability";
@@ -75,9 +76,8 @@ export interface NodeView {
 const MATCH_WINDOW = 64;
 
 /**
- * Observations (steps) a leader outside its own configuration may keep
- * leading: long enough for the removal to commit or for check-quorum to
- * step it down.
+ * Observations (steps) a leader may keep leading once the configuration
+ * that removed it is committed (it should step down at once).
  */
 const REMOVED_LEADER_GRACE = 60;
 
@@ -176,7 +176,9 @@ export class InvariantChecker {
 
   /** A leader removed from the configuration steps down (§6 of the paper, thesis §4.2.2). */
   #removedLeader(n: NodeView): Violation | undefined {
-    if (n.role !== "leader" || n.isVoter !== false) {
+    if (
+      n.role !== "leader" || n.isVoter !== false || !this.#configCommitted(n)
+    ) {
       this.#removedLeading.delete(n.id);
       return undefined;
     }
@@ -190,6 +192,15 @@ export class InvariantChecker {
       };
     }
     return undefined;
+  }
+
+  /** Whether the latest configuration entry in the node's log is committed (by its own commit index). */
+  #configCommitted(n: NodeView): boolean {
+    const floor = n.log.snapshotMeta().index;
+    for (let i = n.log.lastIndex(); i > floor; i--) {
+      if (n.log.entry(i)?.kind === "config") return n.commit >= i;
+    }
+    return true;
   }
 
   /**
@@ -256,6 +267,20 @@ export class InvariantChecker {
       return undefined;
     }
     const prev = this.#leaderLogs.get(n.id);
+    // §5.4.2: a leader commits by counting replicas only entries of its own
+    // term, so while it leads, its commit index advances onto such entries.
+    const prevCommit = this.#commits.get(n.id) ?? 0;
+    if (prev !== undefined && prev.term === n.term && n.commit > prevCommit) {
+      const t = n.log.termAt(n.commit);
+      if (t !== undefined && t !== n.term) {
+        return {
+          invariant: "commit-current-term",
+          detail:
+            `leader ${n.id} of term ${n.term} advanced its commit index to ${n.commit}, ` +
+            `an entry of term ${t}`,
+        };
+      }
+    }
     const lastIndex = n.log.lastIndex();
     const now = {
       term: n.term,

@@ -133,6 +133,8 @@ interface Client {
   nextAt: number;
   count: number;
   lastSeen: Map<string, KvValue | null>;
+  /** The node this client talks to until it fails it (a cached leader). */
+  preferred: number;
 }
 
 const decoder = new TextDecoder();
@@ -202,6 +204,8 @@ class Simulation {
   #transferTerm = 0;
   #healRead = false;
   readonly #maxBytesPerMessage: number;
+  readonly #checkQuorum: boolean;
+  #pinned: { client: number; node: number; until: number } | undefined;
 
   constructor(options: SimOptions) {
     this.#o = {
@@ -246,10 +250,13 @@ class Simulation {
         nextAt: 1 + c,
         count: 0,
         lastSeen: new Map(),
+        preferred: 1 + ((c - 1) % this.#o.nodes),
       });
     }
     // Small messages split replication into many appends (pipelining).
     this.#maxBytesPerMessage = this.#rand() < 0.5 ? 256 : 1 << 20;
+    // Check-quorum on or off (lease reads need it on).
+    this.#checkQuorum = this.#o.leaseReads || this.#rand() < 0.5;
     if (this.#faults.has("drop")) this.#net.faults.drop = 0.05;
     if (this.#faults.has("duplicate")) this.#net.faults.duplicate = 0.03;
     if (this.#faults.has("reorder")) this.#net.faults.maxExtraDelay = 3;
@@ -266,6 +273,7 @@ class Simulation {
         maxInflightMessages: 16,
         maxBytesPerMessage: this.#maxBytesPerMessage,
         leaseReads: this.#o.leaseReads,
+        checkQuorum: this.#checkQuorum,
       },
       log,
       simRandom(this.#o.seed * 31 + id * 7919 + this.#stats.crashes),
@@ -508,6 +516,13 @@ class Simulation {
         if (b !== leader.id) (block(leader.id, b), block(b, leader.id));
       }
       text = `leader n${leader.id} isolated`;
+      // A reader on the wrong side: client 1 keeps reading from the old
+      // leader while the others move on (stale reads show up here).
+      this.#pinned = {
+        client: 1,
+        node: leader.id,
+        until: this.#now + 20 + this.#int(60),
+      };
     } else {
       // Bridge: two groups that only hear each other through one node.
       const bridge = ids[this.#int(ids.length)];
@@ -519,7 +534,10 @@ class Simulation {
         right.join(",")
       }}`;
     }
-    this.#partitionUntil = this.#now + 20 + this.#int(60);
+    this.#partitionUntil = Math.max(
+      this.#now + 20 + this.#int(60),
+      this.#pinned?.until ?? 0,
+    );
     this.#stats.partitions++;
     this.#log(0, text);
   }
@@ -706,6 +724,29 @@ class Simulation {
     }
   }
 
+  /** Picks the node to talk to next: the leader some node believes in, else any node. */
+  #rediscover(c: Client): void {
+    if (this.#isPinned(c)) return;
+    const alive = this.#nodes.filter((n) => n.alive);
+    if (alive.length === 0) return;
+    const asked = alive[this.#int(alive.length)];
+    const leader = asked.node.status().leader;
+    c.preferred = leader > 0 && leader <= this.#nodes.length
+      ? leader
+      : asked.id;
+  }
+
+  #isPinned(c: Client): boolean {
+    const p = this.#pinned;
+    if (p === undefined || p.client !== c.id) return false;
+    if (this.#now >= p.until || this.#healed) {
+      this.#pinned = undefined;
+      return false;
+    }
+    c.preferred = p.node;
+    return true;
+  }
+
   #client(c: Client): void {
     const call = c.call;
     if (call) {
@@ -713,6 +754,7 @@ class Simulation {
       // Timed out: the outcome is unknown.
       call.op.status = "info";
       c.call = undefined;
+      this.#rediscover(c);
       c.nextAt = this.#now + 1 + this.#int(5);
       return;
     }
@@ -724,11 +766,13 @@ class Simulation {
     const req = `c${c.id}-${c.count}`;
     const key = `k${this.#int(this.#o.keys)}`;
     const roll = this.#rand();
-    const f = this.#healed || roll < 0.4
+    // Client 1 mostly reads (a read-heavy client); the others mix.
+    const reads = c.id === 1 ? 0.85 : 0.4;
+    const f = this.#healed || this.#isPinned(c) || roll < reads
       ? "get"
-      : roll < 0.7
+      : roll < reads + (1 - reads) * 0.5
       ? "put"
-      : roll < 0.9
+      : roll < reads + (1 - reads) * 0.83
       ? "cas"
       : "delete";
     const op: KvOperation = {
@@ -743,10 +787,12 @@ class Simulation {
     if (f === "put" || f === "cas") op.value = value;
     if (f === "cas") op.expect = c.lastSeen.get(key) ?? null;
     this.#history.push(op);
-    const leader = this.#leader();
+    // Like a real client: it keeps using its cached node (which may be a
+    // deposed leader that does not know it yet) until that fails it.
+    const cached = this.#nodes[c.preferred - 1];
     const alive = this.#nodes.filter((n) => n.alive);
-    const target = leader && this.#rand() < 0.8
-      ? leader
+    const target = cached && cached.alive
+      ? cached
       : alive.length > 0
       ? alive[this.#int(alive.length)]
       : undefined;
@@ -754,6 +800,7 @@ class Simulation {
       op.status = "fail";
       op.returnTime = ++this.#clock;
       c.nextAt = this.#now + 1 + this.#int(3);
+      this.#rediscover(c);
     };
     if (!target) return refuse();
     try {
