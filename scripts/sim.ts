@@ -2,7 +2,10 @@
  * Runs the deterministic cluster simulator over a range of seeds.
  *
  *   deno task sim --seeds N [--from S] [--nodes 3|5] [--faults LIST] [--steps K]
- *     [--leases] [--verbose] [--fail-fast]
+ *     [--leases] [--verbose] [--fail-fast] [--html DIR]
+ *
+ * With `--html DIR`, each failing seed also gets `DIR/seed-S.html`: the last
+ * events as a timeline with one column per node (needs --allow-write=DIR).
  *
  * Prints one summary line
  * `sim: N seeds, N violations, N lin-checked histories, N non-linearizable`
@@ -20,7 +23,7 @@ import {
 
 const USAGE =
   "usage: sim.ts --seeds N [--from S] [--nodes 3|5] [--faults LIST|all|none] " +
-  "[--steps K] [--verbose] [--fail-fast] [--leases]";
+  "[--steps K] [--verbose] [--fail-fast] [--leases] [--html DIR]";
 
 interface Args {
   seeds: number;
@@ -31,6 +34,7 @@ interface Args {
   verbose: boolean;
   failFast: boolean;
   leases: boolean;
+  html: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -43,6 +47,7 @@ function parseArgs(argv: string[]): Args {
     verbose: false,
     failFast: false,
     leases: false,
+    html: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -101,6 +106,9 @@ function parseArgs(argv: string[]): Args {
       case "--leases":
         args.leases = true;
         break;
+      case "--html":
+        args.html = value();
+        break;
       case "--help":
       case "-h":
         console.log(USAGE);
@@ -137,6 +145,47 @@ export function formatFailure(r: SimResult): string {
   return lines.join("\n");
 }
 
+function escapeHtml(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(
+    ">",
+    "&gt;",
+  );
+}
+
+/** The failure's last events as an HTML table: one row per event, one column per node. */
+export function formatHtml(r: SimResult): string {
+  const v = r.violation!;
+  const rows: { step: string; node: string; text: string }[] = [];
+  const nodes = new Set<string>();
+  for (const t of r.trace) {
+    const m = /^\[\s*(\d+)\] (n\d+|--) (.*)$/.exec(t);
+    if (!m) continue;
+    rows.push({ step: m[1], node: m[2], text: m[3] });
+    if (m[2] !== "--") nodes.add(m[2]);
+  }
+  const columns = ["--", ...[...nodes].sort()];
+  const head = columns.map((c) => `<th>${c === "--" ? "cluster" : c}</th>`)
+    .join("");
+  const body = rows.map((row) => {
+    const cells = columns.map((c) => {
+      const bad = row.text.startsWith("VIOLATION") ? " class=bad" : "";
+      return `<td${bad}>${c === row.node ? escapeHtml(row.text) : ""}</td>`;
+    }).join("");
+    return `<tr><td class=step>${row.step}</td>${cells}</tr>`;
+  }).join("\n");
+  return `<!doctype html><meta charset=utf-8><title>seed ${r.seed}: ${v.invariant}</title>
+<style>body{font:13px monospace}td,th{border-bottom:1px solid #ddd;padding:2px 8px;vertical-align:top}
+.step{color:#888;text-align:right}.bad{background:#fdd}</style>
+<h1>seed ${r.seed}: ${escapeHtml(v.invariant)} at step ${v.step}</h1>
+<pre>${escapeHtml(v.detail)}</pre><p>replay: <code>${
+    escapeHtml(r.replay)
+  }</code></p>
+<table><tr><th>step</th>${head}</tr>
+${body}
+</table>
+`;
+}
+
 function main(): number {
   let args: Args;
   try {
@@ -167,6 +216,12 @@ function main(): number {
     if (r.violation) {
       violations++;
       console.log(formatFailure(r));
+      if (args.html !== undefined) {
+        Deno.mkdirSync(args.html, { recursive: true });
+        const file = `${args.html}/seed-${r.seed}.html`;
+        Deno.writeTextFileSync(file, formatHtml(r));
+        console.log(`  timeline: ${file}`);
+      }
       if (args.failFast) break;
     } else if (args.verbose) {
       console.log(

@@ -572,7 +572,16 @@ class Simulation {
     const all = this.#nodes.map((n) => n.id);
     const missing = all.filter((id) => !m.voters.includes(id));
     let change: MembershipChange;
-    if (missing.length > 0) {
+    if (this.#rand() < 0.25) {
+      // A joint change (§6): several voters swapped at once; the core
+      // leaves the joint configuration by itself once it commits.
+      const voters = all.filter(() => this.#rand() < 0.7);
+      if (voters.length < 2) return;
+      const learners = all.filter((id) =>
+        !voters.includes(id) && this.#rand() < 0.5
+      );
+      change = { type: "enterJoint", voters, learners };
+    } else if (missing.length > 0) {
       const id = missing[this.#int(missing.length)];
       change = m.learners.includes(id) || this.#rand() < 0.5
         ? { type: "addVoter", id }
@@ -585,7 +594,15 @@ class Simulation {
       this.#stats.membershipChanges++;
       this.#log(
         leader.id,
-        `membership change ${change.type} n${"id" in change ? change.id : "?"}`,
+        `membership change ${change.type} ${
+          "id" in change
+            ? `n${change.id}`
+            : change.type === "enterJoint"
+            ? `voters ${change.voters.join(",")} learners ${
+              (change.learners ?? []).join(",")
+            }`
+            : ""
+        }`,
       );
     } catch (error) {
       if (!(error instanceof RaftError)) throw error;
