@@ -37,9 +37,24 @@ export interface LocalClusterOptions {
   basePort?: number;
   /** Extra flags for `serve.ts` (e.g. snapshot thresholds). */
   extraArgs?: string[];
+  /**
+   * Pick every port by binding port 0 (a port free a moment ago) instead of
+   * a random `basePort` range. Ignored when `basePort` is given.
+   */
+  freePorts?: boolean;
+  /** Extra flags for one node only, appended after `extraArgs`. */
+  nodeArgs?: (id: number) => string[];
 }
 
 const SERVE = new URL("../serve.ts", import.meta.url).pathname;
+
+/** A loopback port that was free a moment ago. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
 
 function freePortBase(): number {
   // Pick a random base in a quiet range; collisions are retried by the caller.
@@ -52,16 +67,25 @@ export class LocalCluster {
   readonly root: string;
   readonly secretFile: string;
   readonly #extraArgs: string[];
+  readonly #nodeArgs: ((id: number) => string[]) | undefined;
+  readonly #paused = new Set<number>();
 
-  private constructor(root: string, nodes: LocalNode[], extraArgs: string[]) {
+  private constructor(
+    root: string,
+    nodes: LocalNode[],
+    extraArgs: string[],
+    nodeArgs?: (id: number) => string[],
+  ) {
     this.root = root;
     this.nodes = nodes;
     this.secretFile = `${root}/cluster.secret`;
     this.#extraArgs = extraArgs;
+    this.#nodeArgs = nodeArgs;
   }
 
   /** Creates folders and a fresh secret, then starts every node. */
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
+    const free = options.basePort === undefined && options.freePorts === true;
     const base = options.basePort ?? freePortBase();
     await Deno.mkdir(options.root, { recursive: true });
     const nodes: LocalNode[] = [];
@@ -70,8 +94,8 @@ export class LocalCluster {
       await Deno.mkdir(dataDir, { recursive: true });
       nodes.push({
         id: i,
-        raftAddress: `127.0.0.1:${base + i}`,
-        httpUrl: `http://127.0.0.1:${base + 100 + i}`,
+        raftAddress: `127.0.0.1:${free ? freePort() : base + i}`,
+        httpUrl: `http://127.0.0.1:${free ? freePort() : base + 100 + i}`,
         dataDir,
         process: undefined,
         logFile: `${options.root}/node-${i}.log`,
@@ -81,6 +105,7 @@ export class LocalCluster {
       options.root,
       nodes,
       options.extraArgs ?? [],
+      options.nodeArgs,
     );
     const secret = crypto.getRandomValues(new Uint8Array(32));
     await Deno.writeTextFile(
@@ -118,7 +143,7 @@ export class LocalCluster {
     for (const peer of this.nodes) {
       args.push("--peer", `${peer.id}=${peer.raftAddress}`);
     }
-    return [...args, ...this.#extraArgs];
+    return [...args, ...this.#extraArgs, ...(this.#nodeArgs?.(id) ?? [])];
   }
 
   /** Starts (or restarts) node `id` as a child process. */
@@ -150,6 +175,39 @@ export class LocalCluster {
     );
   }
 
+  /** Whether node `id` has a live process (paused or not). */
+  isRunning(id: number): boolean {
+    return this.node(id).process !== undefined;
+  }
+
+  /** Whether node `id` is stopped with SIGSTOP (see {@linkcode pauseNode}). */
+  isPaused(id: number): boolean {
+    return this.#paused.has(id);
+  }
+
+  /**
+   * Freezes node `id` with SIGSTOP: its sockets stay open but it answers
+   * nothing, which to the others looks like a partition. No-op when it is
+   * not running or already paused.
+   */
+  pauseNode(id: number): void {
+    const child = this.node(id).process;
+    if (!child || this.#paused.has(id)) return;
+    child.kill("SIGSTOP");
+    this.#paused.add(id);
+  }
+
+  /** Thaws node `id` with SIGCONT. No-op when it is not paused. */
+  resumeNode(id: number): void {
+    const child = this.node(id).process;
+    if (!this.#paused.delete(id) || !child) return;
+    try {
+      child.kill("SIGCONT");
+    } catch {
+      // Already gone.
+    }
+  }
+
   /** Sends `signal` to node `id` and waits for it to exit. */
   async stopNode(id: number, signal: Deno.Signal = "SIGTERM"): Promise<void> {
     const node = this.node(id);
@@ -160,6 +218,8 @@ export class LocalCluster {
     } catch {
       // Already gone.
     }
+    // A paused process would hold any signal but SIGKILL until it runs again.
+    if (this.#paused.has(id)) this.resumeNode(id);
     await child.status;
     await drains.get(child.pid);
     drains.delete(child.pid);
