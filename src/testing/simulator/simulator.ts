@@ -379,7 +379,9 @@ class Simulation {
     }
     if (
       this.#stage === 2 && this.#healRead && leader &&
-      leader.node.status().term > this.#transferTerm
+      leader.node.status().term > this.#transferTerm &&
+      // Every pending proposal decided: the leader's whole log is committed.
+      leader.node.status().commit === leader.log.lastIndex()
     ) {
       this.#stage = 3;
     }
@@ -389,7 +391,7 @@ class Simulation {
       const what = [
         "no read served",
         "no leader to transfer from",
-        "no read served after a leadership transfer",
+        "no read served (or proposals left undecided) after a leadership transfer",
       ];
       throw new Stop({
         invariant: "liveness",
