@@ -16,7 +16,10 @@ const KEYS = ["k0", "k1", "k2", "k3"];
 const WORKERS = 6;
 const RUN_MS = 2500;
 
-Deno.test("a history of puts, gets and compare-and-sets across a leader crash is linearizable", async () => {
+/** Runs the workload on a fresh 3-process cluster while `chaos` runs; asserts the history is linearizable. */
+async function checkedWorkload(
+  chaos: (c: ProcessCluster) => Promise<void>,
+): Promise<void> {
   const c = await ProcessCluster.create();
   const procs = c.add([1, 2, 3]);
   const history: KvOperation[] = [];
@@ -136,16 +139,10 @@ Deno.test("a history of puts, gets and compare-and-sets across a leader crash is
         }
       }
     };
-    const chaos = (async () => {
-      await new Promise((r) => setTimeout(r, RUN_MS / 3));
-      const leader = await c.leader();
-      await c.stop(leader, "SIGKILL");
-      await new Promise((r) => setTimeout(r, RUN_MS / 3));
-      c.start(leader);
-    })();
+    const chaosDone = chaos(c);
     await Promise.all([
       ...Array.from({ length: WORKERS }, (_, w) => worker(w)),
-      chaos,
+      chaosDone,
     ]);
     const completed = history.filter((o) => o.status === "ok").length;
     assert.ok(completed > 50, `only ${completed} operations completed`);
@@ -161,4 +158,28 @@ Deno.test("a history of puts, gets and compare-and-sets across a leader crash is
   } finally {
     await c.cleanup();
   }
+}
+
+Deno.test("a history of puts, gets and compare-and-sets across a leader crash is linearizable", async () => {
+  await checkedWorkload(async (c) => {
+    await new Promise((r) => setTimeout(r, RUN_MS / 3));
+    const leader = await c.leader();
+    await c.stop(leader, "SIGKILL");
+    await new Promise((r) => setTimeout(r, RUN_MS / 3));
+    c.start(leader);
+  });
+});
+
+Deno.test("a history across a leader frozen (SIGSTOP) past its lease and resumed is linearizable", async () => {
+  await checkedWorkload(async (c) => {
+    await new Promise((r) => setTimeout(r, RUN_MS / 4));
+    const leader = await c.leader();
+    leader.child!.kill("SIGSTOP");
+    try {
+      // Longer than an election timeout (10 ticks of 30 ms): the others elect a new leader meanwhile.
+      await new Promise((r) => setTimeout(r, RUN_MS / 3));
+    } finally {
+      leader.child!.kill("SIGCONT");
+    }
+  });
 });
