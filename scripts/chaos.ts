@@ -59,6 +59,12 @@ export interface ChaosOptions {
   gapMs: [number, number];
   /** How long a fault lasts, ms: uniform in [min, max]. */
   faultMs: [number, number];
+  /**
+   * Consistency of the clients' reads: `linearizable` (ReadIndex, the
+   * default), `lease`, or `stale` (not linearizable: a self-check that the
+   * harness catches stale reads).
+   */
+  reads: "linearizable" | "lease" | "stale";
   /** Raft tick of the nodes in ms. */
   tickMs: number;
   /** Folder for data, logs and the history (created, removed afterwards). */
@@ -118,6 +124,7 @@ export const CHAOS_DEFAULTS: ChaosOptions = {
   faults: ["kill", "pause", "restart"],
   gapMs: [500, 2500],
   faultMs: [800, 4000],
+  reads: "linearizable",
   tickMs: 100,
   root: `.chaos-data/run-${Date.now()}`,
   keepOnFailure: true,
@@ -238,6 +245,7 @@ async function runOp(
   key: string,
   timeoutMs: number,
   opId: () => number,
+  reads: ChaosOptions["reads"] = "linearizable",
 ): Promise<RecordedOp> {
   const base = cluster.node(node).httpUrl;
   const url = `${base}/kv/${encodeURIComponent(key)}`;
@@ -254,6 +262,7 @@ async function runOp(
   let path = url;
   if (f === "get") {
     init = { method: "GET" };
+    if (reads !== "linearizable") path = `${url}?consistency=${reads}`;
   } else if (f === "put") {
     op.value = `${client.index}.${client.seq++}`;
     init = { method: "PUT", body: op.value };
@@ -390,6 +399,14 @@ export function parseChaosArgs(args: string[]): Partial<ChaosOptions> {
       case "--timeout-ms":
         out.opTimeoutMs = num(a, args[++i], 50);
         break;
+      case "--reads": {
+        const r = args[++i];
+        if (r !== "linearizable" && r !== "lease" && r !== "stale") {
+          throw new Error("--reads must be linearizable, lease or stale");
+        }
+        out.reads = r;
+        break;
+      }
       case "--tick-ms":
         out.tickMs = num(a, args[++i], 5);
         break;
@@ -569,6 +586,7 @@ export async function runChaos(
           key,
           o.opTimeoutMs,
           opId,
+          o.reads,
         );
         if (op.status !== "ok") await sleep(20 + Math.floor(crnd() * 80));
       }
@@ -929,6 +947,7 @@ export function historyJsonLines(history: readonly RecordedOp[]): string {
 const USAGE =
   `usage: deno task chaos [--seconds N] [--nodes 3|5] [--seed S] [--clients C]
   [--keys K] [--own-keys K] [--timeout-ms MS] [--tick-ms MS]
+  [--reads linearizable|lease|stale]
   [--faults kill,pause,restart | --no-faults] [--seeds N] [--root DIR] [--discard]
   [--check-budget-ms MS]
 

@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { runChaos } from "../../scripts/chaos.ts";
+import { testRoot } from "./helpers.ts";
+
+Deno.test("a short chaos run with kill -9, SIGSTOP/SIGCONT and restarts stays linearizable, loses no acknowledged write and converges", async () => {
+  const r = await runChaos({
+    seconds: 15,
+    nodes: 3,
+    seed: 11,
+    clients: 5,
+    gapMs: [400, 1500],
+    faultMs: [800, 2500],
+    root: testRoot("chaos"),
+  });
+  assert.ok(r.ok, `${r.summary}\n${r.problems.join("\n")}`);
+  // Not vacuous: faults happened, leadership moved, work got done.
+  assert.ok(r.faults.length >= 4, r.summary);
+  assert.ok(r.terms >= 2, r.summary);
+  assert.ok(r.okByFunction.put > 100 && r.okByFunction.cas > 20, r.summary);
+  assert.ok(r.okByFunction.get > 100, r.summary);
+});
+
+Deno.test("the chaos harness catches stale reads (consistency=stale under pauses is not linearizable)", async () => {
+  const r = await runChaos({
+    seconds: 8,
+    nodes: 3,
+    seed: 5,
+    clients: 5,
+    reads: "stale",
+    faults: ["pause"],
+    gapMs: [300, 800],
+    faultMs: [800, 1500],
+    root: testRoot("chaos-stale"),
+    keepOnFailure: false,
+  });
+  assert.equal(r.check.verdict, "illegal", r.summary);
+  assert.ok(r.check.illegal?.message.includes("get("));
+});
