@@ -87,6 +87,11 @@ export interface RaftServerOptions<R> {
   /** Called when this node's role or known leader changes. */
   onRoleChange?: (role: NodeRole, leaderId: number) => void;
   /**
+   * Monotonic milliseconds used to time leader leases (default
+   * `performance.now`). Tests inject their own to step over a lease.
+   */
+  clock?: () => number;
+  /**
    * Called once when the server stops itself because storage or the state
    * machine failed (continuing could break safety). Call `stop()` to release
    * the log and the transport; a process usually exits after that.
@@ -149,6 +154,8 @@ interface PendingProposal<R> {
 
 interface PendingRead {
   startedAt: number;
+  /** `clock()` when the read began: a confirmed round vouches for leadership from then. */
+  leaseStart: number;
   deadline: number;
   timeoutMs: number;
   consistency: ReadConsistency;
@@ -219,6 +226,9 @@ export class RaftServer<R = unknown> {
   private lastSnapshotIndex = 0;
   private bytesSinceSnapshot = 0;
   private leaseConfirmedAt = -Infinity;
+  private readonly clock: () => number;
+  /** Lease reads need leader stickiness, which comes with check-quorum. */
+  private readonly leaseAllowed: boolean;
 
   private readonly proposals = new Map<number, PendingProposal<R>>();
   private readonly reads = new Map<string, PendingRead>();
@@ -271,6 +281,8 @@ export class RaftServer<R = unknown> {
     this.onMembershipChange = options.onMembershipChange;
     this.onRoleChange = options.onRoleChange;
     this.onFatal = options.onFatal;
+    this.clock = options.clock ?? (() => performance.now());
+    this.leaseAllowed = options.config.checkQuorum !== false;
     const st = node.status();
     this.termValue = st.term;
     this.commitKnown = st.commit;
@@ -415,8 +427,10 @@ export class RaftServer<R = unknown> {
    *   until its state machine has applied the leader's commit index (§6.4).
    * - `lease`: on the leader, skips the heartbeat round while a round
    *   confirmed within the last `(electionTick - 2)` ticks vouches for its
-   *   leadership (assumes clocks of the nodes run at similar rates); falls
-   *   back to a ReadIndex round otherwise, and on followers.
+   *   leadership (assumes clocks of the nodes run at similar rates, and
+   *   check-quorum on, whose leader stickiness keeps voters from electing
+   *   anyone else meanwhile); falls back to a ReadIndex round otherwise, on
+   *   followers, and when check-quorum is off.
    * - `stale`: no check: whatever this node has applied.
    */
   read(
@@ -430,9 +444,11 @@ export class RaftServer<R = unknown> {
       return Promise.resolve(this.appliedIndex);
     }
     const now = performance.now();
+    const leaseNow = this.clock();
     if (
-      consistency === "lease" && this.roleValue === "leader" &&
-      now <
+      consistency === "lease" && this.leaseAllowed &&
+      this.roleValue === "leader" &&
+      leaseNow <
         this.leaseConfirmedAt +
           (this.electionTick - LEASE_MARGIN_TICKS) * this.tickMs
     ) {
@@ -448,6 +464,7 @@ export class RaftServer<R = unknown> {
     const p = new Promise<number>((resolve, reject) => {
       this.reads.set(key, {
         startedAt: now,
+        leaseStart: leaseNow,
         deadline: now + timeoutMs,
         timeoutMs,
         consistency,
@@ -832,8 +849,8 @@ export class RaftServer<R = unknown> {
       const r = this.reads.get(key);
       if (r === undefined) continue;
       this.reads.delete(key);
-      if (this.roleValue === "leader" && r.startedAt > this.leaseConfirmedAt) {
-        this.leaseConfirmedAt = r.startedAt;
+      if (this.roleValue === "leader" && r.leaseStart > this.leaseConfirmedAt) {
+        this.leaseConfirmedAt = r.leaseStart;
       }
       this.m.reads[r.consistency]++;
       if (this.appliedIndex >= rs.index) {

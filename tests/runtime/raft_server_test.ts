@@ -121,29 +121,49 @@ Deno.test("a stale read answers at once with what this node applied", async () =
   }
 });
 
-Deno.test("a lease read on a cut-off leader succeeds only within its lease, a linearizable one never", async () => {
-  const c = await startCluster(3);
+Deno.test("a lease read on a cut-off leader is served only within its lease, a linearizable one never", async () => {
+  let now = 1_000;
+  // electionTick 30 x 10 ms: the lease lasts 28 ticks = 280 ms of the injected clock.
+  const c = await startCluster(3, { clock: () => now }, { electionTick: 30 });
   try {
     const leader = await waitForLeader(c.nodes);
     await leader.server.propose(enc("l"));
-    await leader.server.read(); // a confirmed round starts the lease
+    await leader.server.read(); // a confirmed round at clock 1000 starts the lease
     c.net.isolate(leader.id);
-    const index = await leader.server.read({
-      consistency: "lease",
-      timeoutMs: 50,
-    });
-    assert.ok(index >= 1);
+    now = 1_000 + 279;
+    assert.ok(
+      (await leader.server.read({ consistency: "lease", timeoutMs: 50 })) >= 1,
+    );
     assert.equal(leader.server.metrics().reads.lease, 1);
+    now = 1_000 + 281; // past the lease: only a heartbeat round could confirm, and none gets through
     await assert.rejects(
-      () => leader.server.read({ timeoutMs: 60 }),
+      () => leader.server.read({ consistency: "lease", timeoutMs: 50 }),
       TimeoutError,
     );
-    // electionTick 10 x 10 ms: the lease (8 ticks) is over now.
-    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(leader.server.metrics().reads.lease, 1);
     await assert.rejects(
-      () => leader.server.read({ consistency: "lease", timeoutMs: 60 }),
-      (e: unknown) => e instanceof TimeoutError || e instanceof NotLeaderError,
+      () => leader.server.read({ timeoutMs: 50 }),
+      TimeoutError,
     );
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("without check-quorum (no leader stickiness) lease reads fall back to ReadIndex", async () => {
+  const c = await startCluster(3, { clock: () => 1_000 }, {
+    checkQuorum: false,
+  });
+  try {
+    const leader = await waitForLeader(c.nodes);
+    await leader.server.propose(enc("q"));
+    await leader.server.read();
+    c.net.isolate(leader.id);
+    await assert.rejects(
+      () => leader.server.read({ consistency: "lease", timeoutMs: 50 }),
+      TimeoutError,
+    );
+    assert.equal(leader.server.metrics().reads.lease, 0);
   } finally {
     await c.stop();
   }
