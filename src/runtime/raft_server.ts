@@ -229,6 +229,8 @@ export class RaftServer<R = unknown> {
   private readonly clock: () => number;
   /** Lease reads need leader stickiness, which comes with check-quorum. */
   private readonly leaseAllowed: boolean;
+  /** A term in which a leadership transfer started: no lease reads in it. */
+  private noLeaseTerm = -1;
 
   private readonly proposals = new Map<number, PendingProposal<R>>();
   private readonly reads = new Map<string, PendingRead>();
@@ -447,7 +449,7 @@ export class RaftServer<R = unknown> {
     const leaseNow = this.clock();
     if (
       consistency === "lease" && this.leaseAllowed &&
-      this.roleValue === "leader" &&
+      this.roleValue === "leader" && this.termValue !== this.noLeaseTerm &&
       leaseNow <
         this.leaseConfirmedAt +
           (this.electionTick - LEASE_MARGIN_TICKS) * this.tickMs
@@ -533,6 +535,10 @@ export class RaftServer<R = unknown> {
   transferLeadership(to: number): void {
     if (this.stopped) throw this.failure ?? new StoppedError();
     this.node.transferLeadership(to);
+    // The target campaigns at once and voters waive stickiness for it (thesis
+    // §3.10), so no lease is safe for the rest of this term.
+    this.leaseConfirmedAt = -Infinity;
+    this.noLeaseTerm = this.node.status().term;
     this.#kick();
   }
 
@@ -849,7 +855,10 @@ export class RaftServer<R = unknown> {
       const r = this.reads.get(key);
       if (r === undefined) continue;
       this.reads.delete(key);
-      if (this.roleValue === "leader" && r.leaseStart > this.leaseConfirmedAt) {
+      if (
+        this.roleValue === "leader" && this.termValue !== this.noLeaseTerm &&
+        r.leaseStart > this.leaseConfirmedAt
+      ) {
         this.leaseConfirmedAt = r.leaseStart;
       }
       this.m.reads[r.consistency]++;

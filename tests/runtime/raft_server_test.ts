@@ -150,6 +150,27 @@ Deno.test("a lease read on a cut-off leader is served only within its lease, a l
   }
 });
 
+Deno.test("a leader that started a leadership transfer serves no more lease reads in its term", async () => {
+  const c = await startCluster(3, { clock: () => 1_000 }, { electionTick: 30 });
+  try {
+    const leader = await waitForLeader(c.nodes);
+    await leader.server.propose(enc("t"));
+    await leader.server.read(); // lease confirmed at clock 1000, valid "forever" with this clock
+    assert.ok(
+      (await leader.server.read({ consistency: "lease", timeoutMs: 50 })) >= 1,
+    );
+    const target = c.nodes.find((n) => n !== leader)!;
+    leader.server.transferLeadership(target.id);
+    c.net.isolate(leader.id);
+    await assert.rejects(
+      () => leader.server.read({ consistency: "lease", timeoutMs: 50 }),
+      (e: unknown) => e instanceof TimeoutError || e instanceof NotLeaderError,
+    );
+  } finally {
+    await c.stop();
+  }
+});
+
 Deno.test("without check-quorum (no leader stickiness) lease reads fall back to ReadIndex", async () => {
   const c = await startCluster(3, { clock: () => 1_000 }, {
     checkQuorum: false,
