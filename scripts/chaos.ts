@@ -35,7 +35,7 @@ import {
 } from "../src/testing/linearizability/mod.ts";
 
 /** Fault kinds the nemesis can apply. */
-export type FaultKind = "kill" | "pause" | "restart";
+export type FaultKind = "kill" | "pause" | "restart" | "partition";
 
 /** Options of {@linkcode runChaos}. */
 export interface ChaosOptions {
@@ -75,6 +75,12 @@ export interface ChaosOptions {
   checkBudgetMs: number;
   /** Progress lines (default: nothing). */
   log: (line: string) => void;
+  /**
+   * Name prefix of the network namespaces made by {@linkcode setupNetns}
+   * (`PREFIX-1` … `PREFIX-n`); the caller runs inside `PREFIX-hub`. Needed
+   * for `partition` faults; empty: every node on 127.0.0.1.
+   */
+  netns: string;
 }
 
 /** What {@linkcode runChaos} found. */
@@ -86,6 +92,8 @@ export interface ChaosResult {
   ops: { total: number; ok: number; fail: number; info: number };
   /** Operations by function, completed ok. */
   okByFunction: Record<string, number>;
+  /** Non-ok operations by status, function and answer (e.g. `info put timeout`). */
+  outcomes: Record<string, number>;
   /** Faults applied, in order, as text. */
   faults: string[];
   /** The checker's result. */
@@ -130,7 +138,151 @@ export const CHAOS_DEFAULTS: ChaosOptions = {
   keepOnFailure: true,
   checkBudgetMs: 60_000,
   log: () => {},
+  netns: "",
 };
+
+/** The subnet of the namespaced cluster: node i is `${NETNS_SUBNET}.i`, the hub `.254`. */
+export const NETNS_SUBNET = "10.77.0";
+
+/** Runs `ip ARGS`; throws with its stderr on failure. */
+async function ip(args: string[]): Promise<void> {
+  const out = await new Deno.Command("ip", {
+    args,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(
+      `ip ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
+  }
+}
+
+/**
+ * Makes network namespaces for a partitionable cluster (needs root and
+ * iproute2): a hub `PREFIX-hub` with a bridge at `.254`, and `PREFIX-i` for
+ * node i with a veth on the bridge at `${NETNS_SUBNET}.i`. Each node
+ * namespace consults the local routing table after priority 10, so a
+ * `blackhole` rule at 10 can drop a peer's TCP packets silently (see
+ * {@linkcode Partitioner}). Removes what it made when a step fails.
+ */
+export async function setupNetns(prefix: string, nodes: number): Promise<void> {
+  const hub = `${prefix}-hub`;
+  try {
+    await ip(["netns", "add", hub]);
+    await ip(["-n", hub, "link", "set", "lo", "up"]);
+    await ip(["-n", hub, "link", "add", "br0", "type", "bridge"]);
+    await ip([
+      "-n",
+      hub,
+      "addr",
+      "add",
+      `${NETNS_SUBNET}.254/24`,
+      "dev",
+      "br0",
+    ]);
+    await ip(["-n", hub, "link", "set", "br0", "up"]);
+    for (let i = 1; i <= nodes; i++) {
+      const ns = `${prefix}-${i}`;
+      await ip(["netns", "add", ns]);
+      await ip([
+        "-n",
+        hub,
+        "link",
+        "add",
+        `v${i}`,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        ns,
+      ]);
+      await ip(["-n", hub, "link", "set", `v${i}`, "master", "br0"]);
+      await ip(["-n", hub, "link", "set", `v${i}`, "up"]);
+      await ip([
+        "-n",
+        ns,
+        "addr",
+        "add",
+        `${NETNS_SUBNET}.${i}/24`,
+        "dev",
+        "eth0",
+      ]);
+      await ip(["-n", ns, "link", "set", "eth0", "up"]);
+      await ip(["-n", ns, "link", "set", "lo", "up"]);
+      await ip(["-n", ns, "rule", "add", "pref", "100", "lookup", "local"]);
+      await ip(["-n", ns, "rule", "del", "pref", "0"]);
+    }
+  } catch (e) {
+    await teardownNetns(prefix, nodes);
+    throw e;
+  }
+}
+
+/** Deletes the namespaces of {@linkcode setupNetns} (their links go with them). */
+export async function teardownNetns(
+  prefix: string,
+  nodes: number,
+): Promise<void> {
+  for (let i = 1; i <= nodes; i++) {
+    await ip(["netns", "del", `${prefix}-${i}`]).catch(() => {});
+  }
+  await ip(["netns", "del", `${prefix}-hub`]).catch(() => {});
+}
+
+/**
+ * Cuts and heals the links between node namespaces: in node i's namespace a
+ * rule drops TCP packets from node j arriving on eth0 (silently, so
+ * connections hang as in a real partition; clients on the hub still reach
+ * every node).
+ */
+export class Partitioner {
+  readonly #rules = new Set<string>();
+  constructor(readonly prefix: string) {}
+
+  #rule(i: number, j: number): string[] {
+    return [
+      "-n",
+      `${this.prefix}-${i}`,
+      "rule",
+      "pref",
+      "10",
+      "from",
+      `${NETNS_SUBNET}.${j}`,
+      "iif",
+      "eth0",
+      "ipproto",
+      "tcp",
+      "blackhole",
+    ];
+  }
+
+  /** Separates `side` from `rest` in both directions. */
+  async split(side: number[], rest: number[]): Promise<void> {
+    for (const i of side) {
+      for (const j of rest) {
+        for (const [a, b] of [[i, j], [j, i]]) {
+          const r = this.#rule(a, b);
+          const [n, ns, , ...spec] = r;
+          await ip([n, ns, "rule", "add", ...spec]);
+          this.#rules.add(JSON.stringify([a, b]));
+        }
+      }
+    }
+  }
+
+  /** Removes every cut. */
+  async heal(): Promise<void> {
+    for (const key of [...this.#rules]) {
+      const [a, b] = JSON.parse(key) as [number, number];
+      const [n, ns, , ...spec] = this.#rule(a, b);
+      await ip([n, ns, "rule", "del", ...spec]).catch(() => {});
+      this.#rules.delete(key);
+    }
+  }
+}
 
 /** mulberry32: a small seeded PRNG. */
 export function prng(seed: number): () => number {
@@ -184,7 +336,7 @@ async function exchange(
       error: ac.signal.aborted
         ? "timeout"
         : e instanceof Error
-        ? e.message
+        ? (e.cause instanceof Error ? e.cause.message : e.message)
         : String(e),
     };
   } finally {
@@ -213,7 +365,8 @@ function errorCode(body: string | undefined): { code?: string; msg?: string } {
  */
 export function definitelyFailed(o: HttpOutcome): boolean {
   if (o.error !== undefined) {
-    return /connection refused|os error 111/i.test(o.error);
+    // Connecting failed (refused, unreachable): nothing was sent.
+    return /client error \(Connect\)/.test(o.error);
   }
   const s = o.status ?? 0;
   if (s >= 400 && s < 500) return true;
@@ -416,8 +569,13 @@ export function parseChaosArgs(args: string[]): Partial<ChaosOptions> {
       case "--faults": {
         const list = (args[++i] ?? "").split(",").filter((s) => s !== "");
         for (const f of list) {
-          if (f !== "kill" && f !== "pause" && f !== "restart") {
-            throw new Error(`unknown fault ${f} (kill, pause, restart)`);
+          if (
+            f !== "kill" && f !== "pause" && f !== "restart" &&
+            f !== "partition"
+          ) {
+            throw new Error(
+              `unknown fault ${f} (kill, pause, restart, partition)`,
+            );
           }
         }
         out.faults = list as FaultKind[];
@@ -429,6 +587,12 @@ export function parseChaosArgs(args: string[]): Partial<ChaosOptions> {
       case "--root":
         out.root = args[++i];
         if (!out.root) throw new Error("--root needs a folder");
+        break;
+      case "--netns":
+        out.netns = args[++i] ?? "";
+        if (!/^[a-z0-9-]+$/.test(out.netns)) {
+          throw new Error("--netns needs a namespace prefix");
+        }
         break;
       case "--discard":
         out.keepOnFailure = false;
@@ -459,10 +623,22 @@ export async function runChaos(
   const log = o.log;
   const rnd = prng(o.seed);
   const nemesisRnd = prng(o.seed ^ 0x5bd1e995);
+  if (o.faults.includes("partition") && o.netns === "") {
+    throw new Error("partition faults need --partitions (network namespaces)");
+  }
+  const partitioner = o.netns ? new Partitioner(o.netns) : undefined;
   const cluster = await LocalCluster.start({
     nodes: o.nodes,
     root: o.root,
-    freePorts: true,
+    ...(o.netns
+      ? {
+        basePort: 7000,
+        host: (id: number) => `${NETNS_SUBNET}.${id}`,
+        commandPrefix: (
+          id: number,
+        ) => ["ip", "netns", "exec", `${o.netns}-${id}`],
+      }
+      : { freePorts: true }),
     extraArgs: [
       "--tick-ms",
       String(o.tickMs),
@@ -628,6 +804,20 @@ export async function runChaos(
           await sleep(lasts);
           for (const t of targets) cluster.resumeNode(t);
           note(`SIGCONT node ${targets.join(", ")}`);
+        } else if (kind === "partition" && partitioner) {
+          const rest = cluster.nodes.map((n) => n.id).filter((id) =>
+            !targets.includes(id)
+          );
+          faultLog.push(`partition ${targets.join("+")}|${rest.join("+")}`);
+          note(
+            `partition {${who}} | {${rest.join(", ")}} for ${
+              lasts.toFixed(0)
+            } ms`,
+          );
+          await partitioner.split(targets, rest);
+          await sleep(lasts);
+          await partitioner.heal();
+          note("partition healed");
         } else {
           faultLog.push(`restart ${targets.join("+")}`);
           note(`SIGTERM + restart node ${who}`);
@@ -649,6 +839,7 @@ export async function runChaos(
 
     // ---------------------------------------------------------- heal
     note("healing: resume and restart every node");
+    await partitioner?.heal();
     for (const n of cluster.nodes) {
       cluster.resumeNode(n.id);
       start(n.id);
@@ -843,6 +1034,7 @@ export async function runChaos(
     recovered = false;
     problems.push(`run aborted: ${e instanceof Error ? e.stack : String(e)}`);
   } finally {
+    await partitioner?.heal();
     for (const n of cluster.nodes) {
       if (n.process) expectedExit.add(n.process.pid);
     }
@@ -856,9 +1048,19 @@ export async function runChaos(
     cas: 0,
     delete: 0,
   };
+  const outcomes: Record<string, number> = {};
   for (const op of history) {
     counts[op.status]++;
     if (op.status === "ok") okByFunction[op.f]++;
+    else {
+      const detail = (op.detail ?? "").replace(
+        /^error sending request.*?: /,
+        "",
+      )
+        .replace(/\s*\(os error.*$/, "").slice(0, 60);
+      const k = `${op.status} ${op.f} ${detail}`;
+      outcomes[k] = (outcomes[k] ?? 0) + 1;
+    }
   }
   const ok = recovered && check.verdict === "ok" && lostWrites.length === 0 &&
     divergence.length === 0 && crashes.length === 0;
@@ -892,6 +1094,7 @@ export async function runChaos(
     seed: o.seed,
     ops: counts,
     okByFunction,
+    outcomes,
     faults: faultLog,
     check,
     lostWrites,
@@ -948,22 +1151,99 @@ const USAGE =
   `usage: deno task chaos [--seconds N] [--nodes 3|5] [--seed S] [--clients C]
   [--keys K] [--own-keys K] [--timeout-ms MS] [--tick-ms MS]
   [--reads linearizable|lease|stale]
-  [--faults kill,pause,restart | --no-faults] [--seeds N] [--root DIR] [--discard]
-  [--check-budget-ms MS]
+  [--faults kill,pause,restart,partition | --no-faults] [--seeds N]
+  [--partitions] [--root DIR] [--discard] [--check-budget-ms MS]
 
-  --seeds N   run N seeds in a row, from --seed (default 1)`;
+  --seeds N      run N seeds in a row, from --seed (default 1)
+  --partitions   run the cluster in network namespaces (root and iproute2
+                 needed) so the nemesis can also cut links; adds the
+                 "partition" fault to the default mix`;
+
+/**
+ * `--partitions`: makes the namespaces, reruns this script inside the hub
+ * namespace with `--netns PREFIX`, and removes the namespaces afterwards.
+ */
+async function runInNamespaces(args: string[], nodes: number): Promise<number> {
+  const prefix = `rchaos-${Deno.pid}`;
+  try {
+    await setupNetns(prefix, nodes);
+  } catch (e) {
+    console.error(
+      `chaos: cannot make network namespaces (root and iproute2 needed): ${
+        (e as Error).message
+      }`,
+    );
+    return 3;
+  }
+  const inner = [...args];
+  if (!inner.includes("--faults") && !inner.includes("--no-faults")) {
+    inner.push("--faults", "kill,pause,restart,partition");
+  }
+  const hosts = Array.from(
+    { length: nodes },
+    (_, i) => `${NETNS_SUBNET}.${i + 1}`,
+  );
+  const child = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      `${prefix}-hub`,
+      Deno.execPath(),
+      "run",
+      "--allow-read=.",
+      "--allow-write=.chaos-data",
+      "--allow-run",
+      `--allow-net=${hosts.join(",")}`,
+      new URL(import.meta.url).pathname,
+      ...inner,
+      "--netns",
+      prefix,
+    ],
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const stopChild = () => {
+    try {
+      child.kill("SIGINT");
+    } catch {
+      // Gone.
+    }
+  };
+  Deno.addSignalListener("SIGINT", stopChild);
+  try {
+    return (await child.status).code;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stopChild);
+    await teardownNetns(prefix, nodes);
+  }
+}
 
 if (import.meta.main) {
   let seeds = 1;
   const args = [...Deno.args];
+  if (args.includes("--help")) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  const pi = args.indexOf("--partitions");
+  if (pi >= 0) {
+    args.splice(pi, 1);
+    let nodes = 3;
+    try {
+      nodes = parseChaosArgs(args.filter((_, i) =>
+        args[i] !== "--seeds" && args[i - 1] !== "--seeds"
+      )).nodes ?? 3;
+    } catch (e) {
+      console.error(`chaos: ${(e as Error).message}\n${USAGE}`);
+      Deno.exit(2);
+    }
+    Deno.exit(await runInNamespaces(args, nodes));
+  }
   const si = args.indexOf("--seeds");
   if (si >= 0) {
     seeds = Number(args[si + 1]);
     args.splice(si, 2);
-  }
-  if (args.includes("--help")) {
-    console.log(USAGE);
-    Deno.exit(0);
   }
   let parsed: Partial<ChaosOptions>;
   try {
@@ -980,14 +1260,26 @@ if (import.meta.main) {
   const stamp = Date.now();
   for (let s = 0; s < seeds; s++) {
     const seed = firstSeed + s;
-    const result = await runChaos({
-      ...parsed,
-      seed,
-      root: parsed.root
-        ? `${parsed.root}/seed-${seed}`
-        : `.chaos-data/run-${stamp}-seed-${seed}`,
-      log: (l) => console.log(l),
-    });
+    let result: ChaosResult;
+    try {
+      result = await runChaos({
+        ...parsed,
+        seed,
+        root: parsed.root
+          ? `${parsed.root}/seed-${seed}`
+          : `.chaos-data/run-${stamp}-seed-${seed}`,
+        log: (l) => console.log(l),
+      });
+    } catch (e) {
+      console.error(`chaos: ${(e as Error).message}`);
+      Deno.exit(2);
+    }
+    console.log("non-ok operations:");
+    for (
+      const [k, v] of Object.entries(result.outcomes).sort((a, b) =>
+        b[1] - a[1]
+      )
+    ) console.log(`  ${String(v).padStart(6)}  ${k}`);
     for (const p of result.problems) console.log(p);
     if (result.kept) console.log(`kept ${result.root} (history.jsonl, logs)`);
     console.log(result.summary);

@@ -44,6 +44,17 @@ export interface LocalClusterOptions {
   freePorts?: boolean;
   /** Extra flags for one node only, appended after `extraArgs`. */
   nodeArgs?: (id: number) => string[];
+  /**
+   * The IP address node `id` listens on (Raft and HTTP; default
+   * 127.0.0.1), e.g. one address per network namespace.
+   */
+  host?: (id: number) => string;
+  /**
+   * A command that runs node `id`'s Deno process, e.g.
+   * `["ip", "netns", "exec", "ns-1"]`; it must exec Deno in place (same pid),
+   * since signals go to the pid.
+   */
+  commandPrefix?: (id: number) => string[];
 }
 
 const SERVE = new URL("../serve.ts", import.meta.url).pathname;
@@ -69,6 +80,8 @@ export class LocalCluster {
   readonly #extraArgs: string[];
   readonly #nodeArgs: ((id: number) => string[]) | undefined;
   readonly #paused = new Set<number>();
+  #prefix: ((id: number) => string[]) | undefined;
+  #allowNet = "127.0.0.1";
 
   private constructor(
     root: string,
@@ -89,13 +102,15 @@ export class LocalCluster {
     const base = options.basePort ?? freePortBase();
     await Deno.mkdir(options.root, { recursive: true });
     const nodes: LocalNode[] = [];
+    const host = options.host ?? (() => "127.0.0.1");
     for (let i = 1; i <= options.nodes; i++) {
+      const ip = host(i);
       const dataDir = `${options.root}/node-${i}`;
       await Deno.mkdir(dataDir, { recursive: true });
       nodes.push({
         id: i,
-        raftAddress: `127.0.0.1:${free ? freePort() : base + i}`,
-        httpUrl: `http://127.0.0.1:${free ? freePort() : base + 100 + i}`,
+        raftAddress: `${ip}:${free ? freePort() : base + i}`,
+        httpUrl: `http://${ip}:${free ? freePort() : base + 100 + i}`,
         dataDir,
         process: undefined,
         logFile: `${options.root}/node-${i}.log`,
@@ -107,6 +122,8 @@ export class LocalCluster {
       options.extraArgs ?? [],
       options.nodeArgs,
     );
+    cluster.#prefix = options.commandPrefix;
+    cluster.#allowNet = [...new Set(nodes.map((n) => host(n.id)))].join(",");
     const secret = crypto.getRandomValues(new Uint8Array(32));
     await Deno.writeTextFile(
       cluster.secretFile,
@@ -127,7 +144,7 @@ export class LocalCluster {
     const node = this.node(id);
     const args = [
       "run",
-      "--allow-net=127.0.0.1",
+      `--allow-net=${this.#allowNet}`,
       `--allow-read=${this.root}`,
       `--allow-write=${node.dataDir}`,
       SERVE,
@@ -150,8 +167,12 @@ export class LocalCluster {
   startNode(id: number): void {
     const node = this.node(id);
     if (node.process) throw new Error(`node ${id} is already running`);
-    node.process = new Deno.Command(Deno.execPath(), {
-      args: this.serveArgs(id),
+    const prefix = this.#prefix?.(id) ?? [];
+    const [cmd, ...pre] = prefix.length > 0
+      ? [...prefix, Deno.execPath()]
+      : [Deno.execPath()];
+    node.process = new Deno.Command(cmd, {
+      args: [...pre, ...this.serveArgs(id)],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
