@@ -213,11 +213,13 @@ function step(p: EncodedPartition, i: number, state: number): number {
  * linearized (they may never have happened); the search succeeds once every
  * definite operation is.
  *
- * Beyond Lowe's algorithm it prunes by three facts of the model: a
- * read-only operation legal now may be linearized now without branching; an
- * indefinite operation is only tried where it changes the state, and only
- * the earliest of interchangeable twins; and configurations dominated by a
- * visited one are not explored (see {@linkcode MemoTable}).
+ * Beyond Lowe's algorithm it prunes by facts of the model: a read-only
+ * operation legal now may be linearized now without branching; an
+ * indefinite operation is only tried where it changes the state, only the
+ * earliest of interchangeable twins, and only right before an operation
+ * whose outcome it changes (such a write can always be moved there); and
+ * configurations dominated by a visited one are not explored (see
+ * {@linkcode MemoTable}).
  */
 export function searchPartition(
   p: EncodedPartition,
@@ -278,7 +280,16 @@ export function searchPartition(
       const j = op - d;
       ibits[j >>> 5] |= 1 << (j & 31);
     }
-    if (memo.add(dbits, lo, nextHi, ibits, nextState, nextHash)) {
+    if (
+      memo.add(
+        dbits,
+        lo,
+        nextHi,
+        ibits,
+        nextState,
+        nextHash,
+      )
+    ) {
       stackHi[sp] = hi;
       hash = nextHash;
       hi = nextHi;
@@ -296,6 +307,29 @@ export function searchPartition(
       const j = op - d;
       ibits[j >>> 5] &= ~(1 << (j & 31));
     }
+  };
+  /**
+   * Whether moving the state from `st` to `w` by an optional (indefinite)
+   * write changes what some candidate does next: a get or successful cas
+   * that needs `w`, a failed cas that needs anything but `st`, or an
+   * indefinite cas that would swap from `w`. In some successful order, if
+   * there is one, each optional write sits right before such an operation
+   * (it can be moved later up to there), so it is tried only there.
+   */
+  const writeIsUseful = (w: number, st: number): boolean => {
+    for (let c = next[head]; c >= 0 && (c & 1) === 0; c = next[c]) {
+      const o = c >>> 1;
+      const k = code[o];
+      if (
+        k === Op.casFailed
+          ? cmp[o] === st
+          : (k === Op.get || k === Op.casOk || k === Op.casMaybe) &&
+            cmp[o] === w
+      ) {
+        return true;
+      }
+    }
+    return false;
   };
   const lift = (call: number, op: number): void => {
     next[prev[call]] = next[call];
@@ -402,14 +436,16 @@ export function searchPartition(
     }
     const nextState = step(p, op, state);
     // An indefinite operation without effect here is no better than never;
-    // one whose earlier twin is still available is no better than the twin.
+    // one whose earlier twin is still available is no better than the twin;
+    // and one is only worth placing right before an operation it affects.
     if (
       nextState >= 0 &&
       (op < d ||
         (nextState !== state &&
           (twin[op] < 0 ||
             (ibits[(twin[op] - d) >>> 5] & (1 << ((twin[op] - d) & 31))) !==
-              0))) &&
+              0) &&
+          writeIsUseful(nextState, state))) &&
       tryLinearize(op, nextState)
     ) {
       stackOp[sp] = op;
