@@ -132,3 +132,35 @@ Deno.test("the checker agrees with an exhaustive search when the key starts with
     { numRuns: 1_000 },
   );
 });
+
+Deno.test("an explanation is itself impossible, and its prefix is the shortest that is", () => {
+  fc.assert(
+    fc.property(history, (ops) => {
+      const result = checkHistory(ops);
+      if (result.verdict !== "illegal") return;
+      const explanation = result.illegal!;
+      assert.ok(explanation.minimal);
+      assert.ok(
+        explanation.operations.some((op) => op.id === explanation.failing.id),
+      );
+      assert.equal(
+        bruteForce(explanation.operations),
+        false,
+        explanation.message,
+      );
+      // Just before the failing operation returns, the history was still possible.
+      const cut = explanation.failing.returnTime as number;
+      const before = ops.filter((op) => op.invokeTime < cut).map((op) => {
+        if (op.status === "ok" && (op.returnTime as number) < cut) return op;
+        if (op.status === "fail") return op;
+        const pending: KvOperation = { ...op, status: "info" };
+        delete pending.returnTime;
+        delete pending.outcome;
+        if (pending.f === "get") delete pending.value;
+        return pending;
+      });
+      assert.equal(bruteForce(before), true, explanation.message);
+    }),
+    { numRuns: 2_000 },
+  );
+});
