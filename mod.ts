@@ -13,4 +13,6 @@
 export * from "./src/codec/mod.ts";
 export * from "./src/core/mod.ts";
 export * from "./src/log/mod.ts";
+export * from "./src/runtime/mod.ts";
+export * from "./src/transport/mod.ts";
 export { wasmAvailable } from "./src/wasm/codec_wasm.ts";

@@ -101,14 +101,27 @@ const pkg = {
   exports,
   main: exports["."].import,
   types: exports["."].types,
+  bin: { "raft-io-serve": "./bin/serve.mjs" },
   dependencies,
-  files: ["esm/", "README.md"],
+  files: ["esm/", "bin/", "README.md"],
 };
 await Deno.writeTextFile(
   new URL("package.json", outDir),
   JSON.stringify(pkg, null, 2) + "\n",
 );
 await Deno.copyFile(new URL("README.md", root), new URL("README.md", outDir));
+// The same `serve` command line as `deno task serve`, for Node.
+await Deno.mkdir(new URL("bin/", outDir), { recursive: true });
+await Deno.writeTextFile(
+  new URL("bin/serve.mjs", outDir),
+  [
+    "#!/usr/bin/env node",
+    'import process from "node:process";',
+    'import { runServeCli } from "../esm/src/kv/cli.js";',
+    "process.exitCode = await runServeCli(process.argv.slice(2));",
+    "",
+  ].join("\n"),
+);
 console.log(
   `build:npm: ${files.length} modules -> npm/ (raft-io@${config.version})`,
 );
