@@ -1,7 +1,7 @@
 /**
  * WalLog benchmarks, each against a baseline measured in the same run.
  *
- * `deno run --allow-read=. --allow-write=./.bench-data scripts/bench_wal.ts [--quick] [--dir <folder>]`
+ * `deno run --allow-read=./.bench-data --allow-write=./.bench-data scripts/bench_wal.ts [--quick] [--node] [--dir <folder>]`
  *
  * 1. Append + sync with 1, 64 and 4,096 entries of 100 B per sync, against
  *    a bare baseline: one write + `syncData()` of the same number of bytes
