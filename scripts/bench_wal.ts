@@ -6,9 +6,8 @@
  * 1. Append + sync with 1, 64 and 4,096 entries of 100 B per sync, against
  *    a bare baseline: one write + `syncData()` of the same number of bytes
  *    on a plain file (one sync of each in turn, medians of the single-sync
- *    times). Like a Raft
- *    server, the WalLog run saves a 1 KiB snapshot and compacts every 256 Ki
- *    entries, so memory stays bounded (that cost is included).
+ *    times). Like a Raft server, the WalLog run saves a 1 KiB snapshot and
+ *    compacts every 256 Ki entries, so memory stays bounded (cost included).
  * 2. Replay on open of a >= 256 MiB log (warm page cache): MB/s of segment
  *    bytes, for 1 KiB and 100 B entries.
  *
