@@ -91,12 +91,18 @@ function pickBackend(choice: WalLogOptions["backend"]): WalBackend {
  * - `sync()` writes the whole pending batch with one write and one
  *   `syncData()` (group commit). Calls made while a flush runs share the
  *   next flush. The hard state is written once per batch, as it stands.
+ *   (A flush that starts a new segment, every `segmentBytes`, or carries a
+ *   snapshot also creates that file: temporary name, sync, rename, dir sync.)
  * - Snapshot data goes to its own file (temporary name, synced, renamed,
  *   directory synced) before the batch that refers to it; older snapshot
  *   files and segments wholly below the compacted index are deleted after.
- * - Memory: every entry since the last `compact` is held in memory (entries
- *   recovered on open are views into the segment files read), plus the
- *   latest snapshot's data. Compacting behind snapshots is what bounds it.
+ * - Memory: every entry since the last `compact` is held in memory, plus
+ *   the latest snapshot's data. Entries recovered on open stay packed (typed
+ *   arrays pointing into the segment bytes read) and become `Entry` objects
+ *   only when read. Compacting behind snapshots is what bounds memory.
+ * - Appended entries and snapshot data are kept as given, not copied: do
+ *   not mutate them afterwards.
+ * - `close()` syncs what is pending, then releases the files and the lock.
  * - After a failed write or sync the log refuses further use
  *   ({@linkcode WalFailedError}); close and reopen it.
  * - The directory is locked while open ({@linkcode WalLockedError}).
