@@ -5,5 +5,6 @@
  */
 
 export * from "./raft_log.ts";
-export { LogContinuityError, LogState } from "./log_state.ts";
+export { type EntrySource, LogContinuityError, LogState } from "./log_state.ts";
 export { MemoryLog } from "./memory_log.ts";
+export * from "./wal/mod.ts";

@@ -41,3 +41,9 @@ export {
   type KvResult,
   KvStateMachine,
 } from "./kv_model.ts";
+export {
+  type ConformanceOptions,
+  type RaftLogFactory,
+  runRaftLogConformance,
+  type TestRegistrar,
+} from "./log_conformance.ts";
