@@ -8,6 +8,7 @@
  * through its v3 JSON gateway) as the baseline, and ratios are printed.
  *
  * Flags: --clients 1,16,64,256  --seconds 10  --warmup 1  --baseline etcd|none
+ *        --profile DIR (write a V8 CPU profile of every node into DIR)
  *
  * @module
  */
@@ -24,6 +25,7 @@ const clientCounts = flag("clients", "1,16,64,256").split(",").map(Number);
 const seconds = Number(flag("seconds", "10"));
 const warmup = Number(flag("warmup", "1"));
 const baseline = flag("baseline", "etcd");
+const profileDir = flag("profile", "");
 const CLK_TCK = 100;
 
 /**
@@ -118,6 +120,9 @@ const raft = await LocalCluster.start({
   nodes: 3,
   root: `.bench-data/cluster-${Date.now()}`,
   extraArgs: ["--quiet"],
+  denoFlags: profileDir === ""
+    ? []
+    : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`],
 });
 try {
   const leader = await raft.waitForLeader();

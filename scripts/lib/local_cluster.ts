@@ -55,6 +55,11 @@ export interface LocalClusterOptions {
    * since signals go to the pid.
    */
   commandPrefix?: (id: number) => string[];
+  /**
+   * Extra flags for the Deno runtime of every node, placed before the
+   * script (e.g. `["--cpu-prof", "--cpu-prof-dir=prof"]` or V8 flags).
+   */
+  denoFlags?: string[];
 }
 
 const SERVE = new URL("../serve.ts", import.meta.url).pathname;
@@ -82,6 +87,7 @@ export class LocalCluster {
   readonly #paused = new Set<number>();
   #prefix: ((id: number) => string[]) | undefined;
   #allowNet = "127.0.0.1";
+  #denoFlags: string[] = [];
 
   private constructor(
     root: string,
@@ -123,6 +129,7 @@ export class LocalCluster {
       options.nodeArgs,
     );
     cluster.#prefix = options.commandPrefix;
+    cluster.#denoFlags = options.denoFlags ?? [];
     cluster.#allowNet = [...new Set(nodes.map((n) => host(n.id)))].join(",");
     const secret = crypto.getRandomValues(new Uint8Array(32));
     await Deno.writeTextFile(
@@ -144,6 +151,7 @@ export class LocalCluster {
     const node = this.node(id);
     const args = [
       "run",
+      ...this.#denoFlags,
       `--allow-net=${this.#allowNet}`,
       `--allow-read=${this.root}`,
       `--allow-write=${node.dataDir}`,
