@@ -9,6 +9,7 @@
  *
  * Flags: --clients 1,16,64,256  --seconds 10  --warmup 1  --baseline etcd|none
  *        --profile DIR (write a V8 CPU profile of every node into DIR)
+ *        --http raw|fetch (the load generator's HTTP client; see load_gen.ts)
  *
  * @module
  */
@@ -26,6 +27,7 @@ const seconds = Number(flag("seconds", "10"));
 const warmup = Number(flag("warmup", "1"));
 const baseline = flag("baseline", "etcd");
 const profileDir = flag("profile", "");
+const httpClient = flag("http", "raw");
 const CLK_TCK = 100;
 
 /**
@@ -85,6 +87,8 @@ async function measure(
       String(seconds),
       "--warmup",
       String(warmup),
+      "--http",
+      httpClient,
     ],
     stdout: "piped",
     stderr: "inherit",
