@@ -35,7 +35,12 @@ import {
 } from "../src/testing/linearizability/mod.ts";
 
 /** Fault kinds the nemesis can apply. */
-export type FaultKind = "kill" | "pause" | "restart" | "partition";
+export type FaultKind =
+  | "kill"
+  | "pause"
+  | "restart"
+  | "partition"
+  | "member";
 
 /** Options of {@linkcode runChaos}. */
 export interface ChaosOptions {
@@ -67,6 +72,8 @@ export interface ChaosOptions {
   reads: "linearizable" | "lease" | "stale";
   /** Raft tick of the nodes in ms. */
   tickMs: number;
+  /** Nodes snapshot after this many applied entries (small: many installs). */
+  snapshotEntries: number;
   /** Folder for data, logs and the history (created, removed afterwards). */
   root: string;
   /** Keep `root` when the run fails (history.jsonl, nemesis.log, node logs). */
@@ -134,6 +141,7 @@ export const CHAOS_DEFAULTS: ChaosOptions = {
   faultMs: [800, 4000],
   reads: "linearizable",
   tickMs: 100,
+  snapshotEntries: 2000,
   root: `.chaos-data/run-${Date.now()}`,
   keepOnFailure: true,
   checkBudgetMs: 60_000,
@@ -324,11 +332,12 @@ async function exchange(
   url: string,
   init: RequestInit,
   timeoutMs: number,
+  client?: Deno.HttpClient,
 ): Promise<HttpOutcome> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   try {
-    const res = await fetch(url, { ...init, signal: ac.signal });
+    const res = await fetch(url, { ...init, signal: ac.signal, client });
     const body = await res.text();
     return { status: res.status, body };
   } catch (e) {
@@ -380,6 +389,12 @@ export function definitelyFailed(o: HttpOutcome): boolean {
 
 interface Client {
   index: number;
+  /**
+   * A connection per request, never pooled: fetch retries a request whose
+   * pooled connection broke on a new connection, so with pooling a refused
+   * connect may hide an earlier attempt that reached the server.
+   */
+  http: Deno.HttpClient;
   /** History process; changes after an indefinite operation. */
   process: string;
   generation: number;
@@ -434,7 +449,7 @@ async function runOp(
   }
   history.push(op);
   op.invokeTime = now();
-  const out = await exchange(path, init, timeoutMs);
+  const out = await exchange(path, init, timeoutMs, client.http);
   const end = now();
   op.detail = out.error ??
     `${out.status}${
@@ -563,6 +578,9 @@ export function parseChaosArgs(args: string[]): Partial<ChaosOptions> {
       case "--tick-ms":
         out.tickMs = num(a, args[++i], 5);
         break;
+      case "--snapshot-entries":
+        out.snapshotEntries = Math.floor(num(a, args[++i], 1));
+        break;
       case "--check-budget-ms":
         out.checkBudgetMs = num(a, args[++i], 100);
         break;
@@ -571,10 +589,10 @@ export function parseChaosArgs(args: string[]): Partial<ChaosOptions> {
         for (const f of list) {
           if (
             f !== "kill" && f !== "pause" && f !== "restart" &&
-            f !== "partition"
+            f !== "partition" && f !== "member"
           ) {
             throw new Error(
-              `unknown fault ${f} (kill, pause, restart, partition)`,
+              `unknown fault ${f} (kill, pause, restart, partition, member)`,
             );
           }
         }
@@ -627,9 +645,12 @@ export async function runChaos(
     throw new Error("partition faults need --partitions (network namespaces)");
   }
   const partitioner = o.netns ? new Partitioner(o.netns) : undefined;
+  /** Nodes that rejoined with a fresh data folder (they start with --join). */
+  const joining = new Set<number>();
   const cluster = await LocalCluster.start({
     nodes: o.nodes,
     root: o.root,
+    nodeArgs: (id) => joining.has(id) ? ["--join"] : [],
     ...(o.netns
       ? {
         basePort: 7000,
@@ -643,9 +664,9 @@ export async function runChaos(
       "--tick-ms",
       String(o.tickMs),
       "--snapshot-entries",
-      "2000",
+      String(o.snapshotEntries),
       "--compaction-lag",
-      "200",
+      String(Math.max(10, Math.floor(o.snapshotEntries / 10))),
       "--quiet",
     ],
   });
@@ -722,6 +743,8 @@ export async function runChaos(
   const divergence: string[] = [];
   const termsSeen = new Set<number>();
   let kept = false;
+  const finalHttp = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+  let adminClient: Deno.HttpClient | undefined;
   try {
     const first = await cluster.waitForLeader(30_000);
     termsSeen.add(first.term);
@@ -733,6 +756,7 @@ export async function runChaos(
       const crnd = prng((o.seed * 7919 + index * 104729) >>> 0);
       const client: Client = {
         index,
+        http: Deno.createHttpClient({ poolMaxIdlePerHost: 0 }),
         process: `c${index}.0`,
         generation: 0,
         seen: new Map(),
@@ -740,32 +764,119 @@ export async function runChaos(
       };
       const mine = ownKeys(index);
       // Bounded by time and by count.
-      for (let n = 0; n < 1_000_000 && performance.now() < end; n++) {
-        const node = 1 + Math.floor(crnd() * o.nodes);
-        let f: KvOperation["f"];
-        let key: string;
-        if (mine.length > 0 && crnd() < 0.3) {
-          key = mine[Math.floor(crnd() * mine.length)];
-          const r = crnd();
-          f = r < 0.6 ? "put" : r < 0.9 ? "get" : "delete";
-        } else {
-          key = sharedKeys[Math.floor(crnd() * sharedKeys.length)];
-          const r = crnd();
-          f = r < 0.4 ? "get" : r < 0.65 ? "put" : r < 0.9 ? "cas" : "delete";
+      try {
+        for (let n = 0; n < 1_000_000 && performance.now() < end; n++) {
+          const node = 1 + Math.floor(crnd() * o.nodes);
+          let f: KvOperation["f"];
+          let key: string;
+          if (mine.length > 0 && crnd() < 0.3) {
+            key = mine[Math.floor(crnd() * mine.length)];
+            const r = crnd();
+            f = r < 0.6 ? "put" : r < 0.9 ? "get" : "delete";
+          } else {
+            key = sharedKeys[Math.floor(crnd() * sharedKeys.length)];
+            const r = crnd();
+            f = r < 0.4 ? "get" : r < 0.65 ? "put" : r < 0.9 ? "cas" : "delete";
+          }
+          const op = await runOp(
+            cluster,
+            history,
+            client,
+            node,
+            f,
+            key,
+            o.opTimeoutMs,
+            opId,
+            o.reads,
+          );
+          if (op.status !== "ok") await sleep(20 + Math.floor(crnd() * 80));
         }
-        const op = await runOp(
-          cluster,
-          history,
-          client,
-          node,
-          f,
-          key,
-          o.opTimeoutMs,
-          opId,
-          o.reads,
-        );
-        if (op.status !== "ok") await sleep(20 + Math.floor(crnd() * 80));
+      } finally {
+        client.http.close();
       }
+    };
+
+    // ---------------------------------------------------------- membership
+    const admin = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+    adminClient = admin;
+    const adminCall = async (
+      via: number,
+      method: string,
+      path: string,
+      body?: unknown,
+    ): Promise<HttpOutcome> =>
+      await exchange(
+        `${cluster.node(via).httpUrl}${path}`,
+        {
+          method,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          headers: { "content-type": "application/json" },
+        },
+        10_000,
+        admin,
+      );
+    /** Adds node `id` back (learner, then voter once caught up). Bounded. */
+    const addMember = async (id: number): Promise<boolean> => {
+      const n = cluster.node(id);
+      const spec = {
+        id,
+        raft: n.raftAddress,
+        http: n.httpUrl.replace("http://", ""),
+      };
+      for (const role of ["learner", "voter"]) {
+        let done = false;
+        for (let attempt = 0; attempt < 20 && !done; attempt++) {
+          const via = (await findLeader(cluster))?.id ??
+            1 + (attempt % o.nodes);
+          const out = await adminCall(via, "POST", "/members", {
+            ...spec,
+            role,
+          });
+          done = out.status === 200;
+          if (!done) await sleep(300);
+        }
+        if (!done) {
+          note(`membership: adding node ${id} as ${role} failed`);
+          return false;
+        }
+        if (role === "learner") {
+          // Let it catch up before it votes (bounded).
+          for (let i = 0; i < 50; i++) {
+            const [me, ld] = [
+              await cluster.status(id, 500),
+              await findLeader(cluster),
+            ];
+            if (me && ld && me.applied >= ld.commit) break;
+            await sleep(200);
+          }
+        }
+      }
+      note(`membership: node ${id} is a voter again`);
+      return true;
+    };
+    const replaceMember = async (victim: number, via: number) => {
+      const out = await adminCall(via, "DELETE", `/members/${victim}`);
+      if (out.status !== 200) {
+        note(
+          `membership: removing node ${victim} refused (${
+            out.status ?? out.error
+          } ${errorCode(out.body).code ?? ""})`,
+        );
+        return;
+      }
+      note(`membership: node ${victim} removed`);
+      await stop(victim, "SIGKILL");
+      await Deno.remove(cluster.node(victim).dataDir, { recursive: true });
+      await Deno.mkdir(cluster.node(victim).dataDir, { recursive: true });
+      joining.add(victim);
+      start(victim);
+      await addMember(victim);
+    };
+    /** Voters per the leader's status. */
+    const votersNow = async (): Promise<number[] | undefined> => {
+      const ld = await findLeader(cluster);
+      const m = ld?.membership as { voters?: number[] } | undefined;
+      return m?.voters;
     };
 
     // ---------------------------------------------------------- nemesis
@@ -804,6 +915,13 @@ export async function runChaos(
           await sleep(lasts);
           for (const t of targets) cluster.resumeNode(t);
           note(`SIGCONT node ${targets.join(", ")}`);
+        } else if (kind === "member") {
+          const victim = targets.find((t) => t !== leader?.id);
+          if (leader && victim !== undefined) {
+            faultLog.push(`member ${victim}`);
+            note(`membership: remove node ${victim}, wipe it, rejoin it`);
+            await replaceMember(victim, leader.id);
+          }
         } else if (kind === "partition" && partitioner) {
           const rest = cluster.nodes.map((n) => n.id).filter((id) =>
             !targets.includes(id)
@@ -853,11 +971,26 @@ export async function runChaos(
       recovered = false;
       problems.push(`no leader after healing: ${(e as Error).message}`);
     }
+    // Every node must be a voter again before the cluster can converge.
+    if (leader && o.faults.includes("member")) {
+      const voters = await votersNow() ?? [];
+      for (const n of cluster.nodes) {
+        if (!voters.includes(n.id)) {
+          note(`healing: node ${n.id} is not a voter; adding it back`);
+          if (!(await addMember(n.id))) {
+            recovered = false;
+            problems.push(`could not add node ${n.id} back as a voter`);
+          }
+        }
+      }
+      leader = await cluster.waitForLeader(30_000).catch(() => leader);
+    }
     // Converge: every node applied the same index, equal to the commit index.
     if (leader) {
       // A write through the leader makes sure an entry of its term commits.
       const client: Client = {
         index: 0,
+        http: finalHttp,
         process: "final",
         generation: 0,
         seen: new Map(),
@@ -946,6 +1079,7 @@ export async function runChaos(
               `${n.httpUrl}/kv/${encodeURIComponent(key)}?consistency=stale`,
               { method: "GET" },
               5000,
+              finalHttp,
             );
             values.push(
               out.status === 200
@@ -1034,6 +1168,8 @@ export async function runChaos(
     recovered = false;
     problems.push(`run aborted: ${e instanceof Error ? e.stack : String(e)}`);
   } finally {
+    finalHttp.close();
+    adminClient?.close();
     await partitioner?.heal();
     for (const n of cluster.nodes) {
       if (n.process) expectedExit.add(n.process.pid);
@@ -1149,12 +1285,14 @@ export function historyJsonLines(history: readonly RecordedOp[]): string {
 
 const USAGE =
   `usage: deno task chaos [--seconds N] [--nodes 3|5] [--seed S] [--clients C]
-  [--keys K] [--own-keys K] [--timeout-ms MS] [--tick-ms MS]
+  [--keys K] [--own-keys K] [--timeout-ms MS] [--tick-ms MS] [--snapshot-entries N]
   [--reads linearizable|lease|stale]
-  [--faults kill,pause,restart,partition | --no-faults] [--seeds N]
+  [--faults kill,pause,restart,partition,member | --no-faults] [--seeds N]
   [--partitions] [--root DIR] [--discard] [--check-budget-ms MS]
 
   --seeds N      run N seeds in a row, from --seed (default 1)
+  member fault   remove a follower (DELETE /members), wipe its data, restart
+                 it with --join, add it back as learner then voter
   --partitions   run the cluster in network namespaces (root and iproute2
                  needed) so the nemesis can also cut links; adds the
                  "partition" fault to the default mix`;
