@@ -1202,7 +1202,9 @@ export async function runChaos(
     divergence.length === 0 && crashes.length === 0;
   const wallMs = performance.now() - started;
   const summary =
-    `chaos: seed ${o.seed}, ${o.nodes} nodes, ${o.clients} clients, ${o.seconds} s, ${counts.total} ops (${counts.ok} ok, ${counts.fail} fail, ${counts.info} info; ok put ${okByFunction.put} get ${okByFunction.get} cas ${okByFunction.cas} delete ${okByFunction.delete}), ${faultLog.length} faults, ${termsSeen.size} terms seen, verdict ${check.verdict} (${
+    `chaos: seed ${o.seed}, ${o.nodes} nodes, ${o.clients} clients, ${o.seconds} s, ${counts.total} ops (${counts.ok} ok, ${counts.fail} fail, ${counts.info} info; ok put ${okByFunction.put} get ${okByFunction.get} cas ${okByFunction.cas} delete ${okByFunction.delete}), ${faultLog.length} faults${
+      faultKinds(faultLog)
+    }, ${termsSeen.size} terms seen, verdict ${check.verdict} (${
       check.elapsedMs.toFixed(0)
     } ms), ${lostWrites.length} lost writes, ${divergence.length} divergent keys, ${crashes.length} crashes, ${
       recovered ? "recovered" : "NOT RECOVERED"
@@ -1244,6 +1246,18 @@ export async function runChaos(
     root: o.root,
     kept,
   };
+}
+
+/** ` (kill 3, pause 2)`: faults by kind, or nothing. */
+function faultKinds(faults: readonly string[]): string {
+  const by = new Map<string, number>();
+  for (const f of faults) {
+    const k = f.split(" ")[0];
+    by.set(k, (by.get(k) ?? 0) + 1);
+  }
+  return by.size === 0
+    ? ""
+    : ` (${[...by].map(([k, n]) => `${k} ${n}`).join(", ")})`;
 }
 
 /** The history as JSON Lines (docs/history_format.md) with `node` and `detail` annotations. */

@@ -2,16 +2,18 @@ import assert from "node:assert/strict";
 import { runChaos } from "../../scripts/chaos.ts";
 import { testRoot } from "./helpers.ts";
 
-Deno.test("a short chaos run with kill -9, SIGSTOP/SIGCONT and restarts stays linearizable, loses no acknowledged write and converges", async () => {
+Deno.test("a short chaos run with kill -9, SIGSTOP/SIGCONT, restarts and member replacement stays linearizable, loses no acknowledged write and converges", async () => {
   const r = await runChaos({
     seconds: 15,
     nodes: 3,
     seed: 11,
     clients: 5,
+    faults: ["kill", "pause", "restart", "member"],
     gapMs: [400, 1500],
     faultMs: [800, 2500],
     root: testRoot("chaos"),
   });
+  console.log(r.summary);
   assert.ok(r.ok, `${r.summary}\n${r.problems.join("\n")}`);
   // Not vacuous: faults happened, leadership moved, work got done.
   assert.ok(r.faults.length >= 4, r.summary);
