@@ -21,6 +21,7 @@ export {
   ALL_FAULTS,
   type FaultKind,
   replayCommand,
+  type SimLog,
   type SimOptions,
   type SimResult,
   simulate,
@@ -47,3 +48,11 @@ export {
   runRaftLogConformance,
   type TestRegistrar,
 } from "./log_conformance.ts";
+// The log types the public signatures above mention (SimLog, the conformance suite).
+export type {
+  Entry,
+  EntryKind,
+  HardState,
+  RaftLog,
+  SnapshotMeta,
+} from "../log/raft_log.ts";

@@ -110,6 +110,25 @@ Deno.test("a failure report names the seed and a replay command that reproduces 
   assert.deepEqual(again.trace, r.trace);
 });
 
+Deno.test("a log store whose sync does not persist is caught by the simulator", () => {
+  /** Acknowledges syncs without making anything durable: a crash loses it all. */
+  class LyingLog extends MemoryLog {
+    override syncNow(): void {}
+  }
+  let caught: string | undefined;
+  for (let seed = 1; seed <= 50 && caught === undefined; seed++) {
+    const r = simulate({ seed, nodes: 3, createLog: () => new LyingLog() });
+    caught = r.violation?.invariant;
+  }
+  assert.ok(caught !== undefined, "no violation in 50 seeds");
+  const honest = simulate({
+    seed: 1,
+    nodes: 3,
+    createLog: () => new MemoryLog(),
+  });
+  assert.equal(honest.violation, undefined);
+});
+
 Deno.test("clients complete operations and some writes are acknowledged in every run", () => {
   const r = simulate({ seed: 7, nodes: 3 });
   const ok = r.history.filter((op) => op.status === "ok");

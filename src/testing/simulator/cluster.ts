@@ -1,6 +1,6 @@
 /**
  * The simulated cluster's shared state: nodes (each a {@linkcode RaftNode}
- * over a {@linkcode MemoryLog} with a {@linkcode KvStateMachine}), the
+ * over a `SimLog` (by default a `MemoryLog`) with a {@linkcode KvStateMachine}), the
  * network, the seeded random source, the virtual clock, counters and the
  * trace. The nemesis, the workload and the driver all act through it.
  *
@@ -9,11 +9,10 @@
 
 import type { Ready } from "../../core/node.ts";
 import { RaftNode } from "../../core/node.ts";
-import { MemoryLog } from "../../log/memory_log.ts";
 import { InvariantChecker } from "../invariants.ts";
 import { KvStateMachine } from "../kv_model.ts";
 import { SimNetwork, simRandom } from "./network.ts";
-import type { FaultKind, SimOptions } from "./options.ts";
+import type { FaultKind, SimLog, SimOptions } from "./options.ts";
 
 /** One simulated node and its process state. */
 export interface SimNode {
@@ -22,7 +21,7 @@ export interface SimNode {
   /** False while crashed. */
   alive: boolean;
   /** Its log; replaced by `log.crash()` when it crashes. */
-  log: MemoryLog;
+  log: SimLog;
   /** The consensus core; replaced on restart. */
   node: RaftNode;
   /** The replicated key-value state. */
@@ -123,7 +122,7 @@ export class SimCluster {
     // Check-quorum on or off (lease reads need it on).
     this.#checkQuorum = o.leaseReads || this.rand() < 0.5;
     for (const id of this.#voters) {
-      const log = new MemoryLog();
+      const log = o.createLog(id);
       this.nodes.push({
         id,
         alive: true,
@@ -143,7 +142,7 @@ export class SimCluster {
   }
 
   /** A fresh core over `log` (at start, or on restart after a crash). */
-  newNode(id: number, log: MemoryLog): RaftNode {
+  newNode(id: number, log: SimLog): RaftNode {
     return new RaftNode(
       {
         id,

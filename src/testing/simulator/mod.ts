@@ -8,6 +8,7 @@ export {
   ALL_FAULTS,
   type FaultKind,
   replayCommand,
+  type SimLog,
   type SimOptions,
   type SimResult,
   simulate,

@@ -7,6 +7,7 @@
 import type { CheckResult } from "../linearizability/checker.ts";
 import type { KvOperation } from "../linearizability/history.ts";
 import type { Violation } from "../invariants.ts";
+import type { RaftLog } from "../../log/raft_log.ts";
 
 /** Faults the simulator can inject; each is switched on by name. */
 export type FaultKind =
@@ -58,6 +59,23 @@ export interface SimOptions {
    * skew then stays within ±8%, inside the lease's safety margin.
    */
   leaseReads?: boolean;
+  /**
+   * Creates each node's log (default: a fresh `MemoryLog`). A crash replaces
+   * a node's log with `log.crash()`. Use it to run the simulator over your
+   * own in-memory store; a replay then needs the same factory.
+   */
+  createLog?: (id: number) => SimLog;
+}
+
+/**
+ * A log the simulator can run and crash: a `RaftLog` with a synchronous
+ * sync and a crash that keeps only what was synced (as `MemoryLog` does).
+ */
+export interface SimLog extends RaftLog {
+  /** Makes everything done so far durable, at once. */
+  syncNow(): void;
+  /** The log a restarted process would find: only what was synced. */
+  crash(): SimLog;
 }
 
 /** A violation with where it happened. */

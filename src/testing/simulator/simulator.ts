@@ -16,6 +16,7 @@
 
 import { RaftError } from "../../core/errors.ts";
 import type { RaftNode, Ready } from "../../core/node.ts";
+import { MemoryLog } from "../../log/memory_log.ts";
 import { checkHistory, type CheckResult } from "../linearizability/checker.ts";
 import type { NodeView, Violation } from "../invariants.ts";
 import { SimCluster, type SimNode } from "./cluster.ts";
@@ -33,6 +34,7 @@ export {
   ALL_FAULTS,
   type FaultKind,
   replayCommand,
+  type SimLog,
   type SimOptions,
   type SimResult,
   type SimViolation,
@@ -84,6 +86,7 @@ class Simulation {
       livenessSteps: options.livenessSteps ?? 150,
       traceLines: options.traceLines ?? 80,
       leaseReads: options.leaseReads ?? false,
+      createLog: options.createLog ?? (() => new MemoryLog()),
     });
     this.#nemesis = new Nemesis(this.#c);
     this.#workload = new Workload(this.#c);
