@@ -318,7 +318,7 @@ export interface RecordedOp extends KvOperation {
 }
 
 /** How one HTTP exchange ended, before it is mapped to a history status. */
-interface HttpOutcome {
+export interface HttpOutcome {
   status?: number;
   body?: string;
   error?: string;
