@@ -51,6 +51,12 @@ const SUITES: Suite[] = [
   },
   { name: "kv", dir: "tests/kv", permissions: [LOOPBACK, ...SCRATCH] },
   { name: "e2e", dir: "tests/e2e", permissions: [LOOPBACK, ...SCRATCH] },
+  // The mutant runner copies src/ to temporary folders and runs git apply and the simulator there.
+  {
+    name: "mutants",
+    dir: "tests/mutants",
+    permissions: ["--allow-read=.", "--allow-run"],
+  },
 ];
 
 interface Counts {

@@ -85,7 +85,7 @@ async function tryMutant(patch: string, seeds: number): Promise<Outcome> {
     }
     let tried = 0;
     for (const nodes of [3, 5]) {
-      const sim = await run("deno", [
+      const sim = await run(Deno.execPath(), [
         "run",
         "--no-lock",
         "--quiet",
