@@ -146,6 +146,19 @@ function toHttpError(e: unknown): HttpError {
   );
 }
 
+/**
+ * The length of `s` when it is all ASCII other than `%` (so that it is its
+ * own percent-decoding and its UTF-8 length is its length), else 0.
+ */
+function asciiLength(s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80 || c === 0x25) return 0;
+  }
+  return n;
+}
+
 function fromBase64(text: string): Uint8Array {
   const bin = atob(text);
   const out = new Uint8Array(bin.length);
@@ -264,6 +277,10 @@ export class KvHttpApi {
   }
 
   #key(raw: string): string {
+    // Fast path (the common case): plain ASCII without escapes is its own
+    // decoding, one byte per character.
+    const ascii = asciiLength(raw);
+    if (ascii > 0 && ascii <= this.maxKeyBytes) return raw;
     let key: string;
     try {
       key = decodeURIComponent(raw);
@@ -287,7 +304,8 @@ export class KvHttpApi {
   }
 
   async #body(req: Request): Promise<Uint8Array<ArrayBuffer>> {
-    const declared = Number(req.headers.get("content-length") ?? "0");
+    const length = req.headers.get("content-length");
+    const declared = length === null ? 0 : Number(length);
     if (declared > this.maxBodyBytes) {
       await req.body?.cancel();
       throw new HttpError(
@@ -297,7 +315,7 @@ export class KvHttpApi {
       );
     }
     if (req.body === null) return new Uint8Array(0);
-    if (req.headers.has("content-length")) {
+    if (length !== null) {
       // The runtime enforces the declared length: read it in one piece.
       return new Uint8Array(await req.arrayBuffer());
     }

@@ -74,7 +74,7 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
     out.set(http, 13 + raft.byteLength);
     return out;
   }
-  const key = te.encode(cmd.key);
+  const key = encodeKey(cmd.key);
   const head = 1 + 4 + key.byteLength;
   let out: Uint8Array;
   if (cmd.op === "put") {
@@ -98,6 +98,31 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
   return out;
 }
 
+/** UTF-8 bytes of a key; ASCII (the common case) without a runtime call. */
+function encodeKey(key: string): Uint8Array {
+  const n = key.length;
+  if (n > 64) return te.encode(key);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = key.charCodeAt(i);
+    if (c >= 0x80) return te.encode(key);
+    out[i] = c;
+  }
+  return out;
+}
+
+/** Decodes a UTF-8 key (fatal on malformed bytes); ASCII without a runtime call. */
+function decodeKey(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start > 64) return td.decode(bytes.subarray(start, end));
+  let s = "";
+  for (let i = start; i < end; i++) {
+    const c = bytes[i];
+    if (c >= 0x80) return td.decode(bytes.subarray(start, end));
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
 /** Decodes a command; throws `RangeError` on malformed bytes. */
 export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -119,7 +144,7 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   }
   const kl = v.getUint32(1, true);
   need(5 + kl);
-  const key = td.decode(bytes.subarray(5, 5 + kl));
+  const key = decodeKey(bytes, 5, 5 + kl);
   const rest = 5 + kl;
   switch (op) {
     case KV_OP.put:
@@ -138,6 +163,9 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
       throw new RangeError(`unknown kv opcode ${op}`);
   }
 }
+
+/** The result of every put (shared: results are read, never modified). */
+const OK: KvResult = Object.freeze({ ok: true });
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
@@ -195,7 +223,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     switch (cmd.op) {
       case "put":
         this.data.set(cmd.key, cmd.value.slice());
-        return { ok: true };
+        return OK;
       case "delete":
         return { ok: this.data.delete(cmd.key) };
       case "cas": {

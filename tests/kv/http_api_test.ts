@@ -129,6 +129,26 @@ Deno.test("kv http: bad keys, oversized bodies and unknown routes are refused wi
       (await call(`${url}/kv/`, { method: "PUT", body: "v" })).status,
       400,
     );
+    // Percent-encoded and plain keys name the same entry; UTF-8 is counted in bytes.
+    assert.equal(
+      (await call(`${url}/kv/caf%C3%A9%20a`, { method: "PUT", body: "x" }))
+        .status,
+      204,
+    );
+    assert.equal((await call(`${url}/kv/caf%C3%A9%20a`)).text, "x");
+    assert.equal(
+      (await call(`${url}/kv/${"é".repeat(513)}`, { method: "PUT", body: "v" }))
+        .status,
+      400,
+    );
+    assert.equal(
+      (await call(`${url}/kv/${"k".repeat(1024)}`, {
+        method: "PUT",
+        body: "v",
+      }))
+        .status,
+      204,
+    );
     const big = await call(`${url}/kv/big`, {
       method: "PUT",
       body: new Uint8Array(1001),

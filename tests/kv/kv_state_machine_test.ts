@@ -118,3 +118,38 @@ Deno.test("kv state machine snapshots restore the same keys, values and member a
   empty.restore(new Uint8Array(0));
   assert.equal(empty.size, 0);
 });
+
+Deno.test("kv keys of any Unicode text and length round-trip, and malformed UTF-8 keys are refused", () => {
+  fc.assert(
+    fc.property(
+      fc.string({ unit: "binary", minLength: 1, maxLength: 100 }),
+      fc.uint8Array({ maxLength: 8 }),
+      (key, value) => {
+        const cmd = decodeKvCommand(
+          encodeKvCommand({ op: "put", key, value }),
+        );
+        assert.equal(cmd.op === "put" && cmd.key, key.toWellFormed());
+      },
+    ),
+    { numRuns: 500 },
+  );
+  // [put][len 2][0xC3 0x28]: an invalid two-byte sequence.
+  const bad = new Uint8Array([1, 2, 0, 0, 0, 0xc3, 0x28, 7]);
+  assert.throws(() => decodeKvCommand(bad), TypeError);
+  assert.deepEqual(
+    new KvStateMachine().apply({
+      index: 1,
+      term: 1,
+      kind: "normal",
+      data: bad,
+    }),
+    { ok: false },
+  );
+  // A long ASCII key and a key with one multi-byte character near the end.
+  for (const key of ["a".repeat(1000), "k".repeat(20) + "é"]) {
+    const cmd = decodeKvCommand(
+      encodeKvCommand({ op: "delete", key }),
+    );
+    assert.equal(cmd.op === "delete" && cmd.key, key);
+  }
+});
