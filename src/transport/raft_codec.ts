@@ -6,7 +6,12 @@
  */
 
 import type { Message } from "../core/messages.ts";
-import { decodeMessages, encodeMessages } from "../codec/messages.ts";
+import type { ByteWriter } from "../codec/binary.ts";
+import {
+  decodeMessages,
+  encodeMessages,
+  encodeMessagesInto,
+} from "../codec/messages.ts";
 import type { MessageCodec } from "./raft_transport.ts";
 
 /**
@@ -23,6 +28,9 @@ import type { MessageCodec } from "./raft_transport.ts";
 export const raftMessageCodec: MessageCodec<Message> = {
   encodeBatch(msgs: Message[]): Uint8Array {
     return encodeMessages(msgs);
+  },
+  encodeBatchInto(writer: ByteWriter, msgs: Message[]): void {
+    encodeMessagesInto(writer, msgs);
   },
   decodeBatch(bytes: Uint8Array): Message[] {
     return decodeMessages(bytes, { copyBytes: false });

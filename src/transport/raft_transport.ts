@@ -14,6 +14,8 @@
  * @module
  */
 
+import type { ByteWriter } from "../codec/binary.ts";
+
 /**
  * Turns a batch of messages into bytes and back. Implementations must throw
  * (any error) on bytes they cannot decode; the transport counts the frame as
@@ -34,6 +36,13 @@ export interface MessageCodec<M> {
   encodeBatch(msgs: M[]): Uint8Array;
   /** Decodes what {@linkcode MessageCodec.encodeBatch} produced. Throws on bad bytes. */
   decodeBatch(bytes: Uint8Array): M[];
+  /**
+   * Optional fast path: appends exactly the bytes `encodeBatch(msgs)` would
+   * return to `writer`, so the TCP transport can encode a batch straight
+   * into its frame buffer (no intermediate copies). Throws like
+   * `encodeBatch`; `writer` is then reset by the caller.
+   */
+  encodeBatchInto?(writer: ByteWriter, msgs: M[]): void;
 }
 
 /**

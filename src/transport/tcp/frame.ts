@@ -62,15 +62,31 @@ export interface Frame {
  * ```
  */
 export function encodeFrame(kind: number, body: Uint8Array): Uint8Array {
-  const payloadLength = 1 + body.byteLength;
-  const frame = new Uint8Array(FRAME_HEADER_BYTES + payloadLength);
-  const view = new DataView(frame.buffer);
-  view.setUint32(0, payloadLength, true);
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + 1 + body.byteLength);
+  frame.set(body, FRAME_HEADER_BYTES + 1);
+  sealFrame(frame, kind);
+  return frame;
+}
+
+/**
+ * Turns `frame` into a frame of `kind` in place: `frame` holds
+ * {@linkcode FRAME_HEADER_BYTES} + 1 bytes of room for the header and the
+ * kind byte, then the body. Fills in the length, version, kind and
+ * checksum (what {@linkcode encodeFrame} produces, without a copy).
+ */
+export function sealFrame(frame: Uint8Array, kind: number): void {
+  const payloadLength = frame.byteLength - FRAME_HEADER_BYTES;
+  frame[0] = payloadLength & 0xff;
+  frame[1] = (payloadLength >>> 8) & 0xff;
+  frame[2] = (payloadLength >>> 16) & 0xff;
+  frame[3] = payloadLength >>> 24;
   frame[4] = FRAME_VERSION;
   frame[FRAME_HEADER_BYTES] = kind;
-  frame.set(body, FRAME_HEADER_BYTES + 1);
-  view.setUint32(5, frameChecksum(frame), true);
-  return frame;
+  const crc = frameChecksum(frame);
+  frame[5] = crc & 0xff;
+  frame[6] = (crc >>> 8) & 0xff;
+  frame[7] = (crc >>> 16) & 0xff;
+  frame[8] = crc >>> 24;
 }
 
 /** The CRC32C of a frame laid out in `frame` (header's crc field excluded). */

@@ -15,7 +15,13 @@ import {
   MalformedFrameError,
   TransportError,
 } from "../transport_errors.ts";
-import { encodeFrame, FRAME_KIND } from "./frame.ts";
+import { ByteWriter } from "../../codec/binary.ts";
+import {
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  FRAME_KIND,
+  sealFrame,
+} from "./frame.ts";
 import {
   dialerHandshake,
   FramedConn,
@@ -69,6 +75,9 @@ export interface PeerHost<M> {
   unreachable(peerId: number): void;
 }
 
+/** A frame buffer grown past this (a rare huge batch) is not kept. */
+const RETAINED_FRAME_BUFFER_BYTES = 1024 * 1024;
+
 export function asTransportError(
   e: unknown,
   peerId: number,
@@ -97,6 +106,8 @@ export class OutboundPeer<M> {
   private backoffMs: number;
   private needsBackoff = false;
   private failing = false;
+  /** Frame buffer for codecs with `encodeBatchInto` (reused: one write at a time). */
+  private writer: ByteWriter | undefined;
 
   constructor(host: PeerHost<M>, id: number, address: SocketAddress) {
     this.host = host;
@@ -284,11 +295,39 @@ export class OutboundPeer<M> {
     }
   }
 
+  /**
+   * The frame of `batch`: encoded straight into the reused frame buffer
+   * when the codec can (valid until the next call), else framed around
+   * `encodeBatch`'s bytes.
+   */
+  private encodeBatchFrame(batch: M[]): Uint8Array {
+    const codec = this.host.codec;
+    if (codec.encodeBatchInto === undefined) {
+      return encodeFrame(FRAME_KIND.batch, codec.encodeBatch(batch));
+    }
+    let w = this.writer;
+    if (w === undefined || w.capacity > RETAINED_FRAME_BUFFER_BYTES) {
+      w = this.writer = new ByteWriter(64 * 1024);
+    }
+    w.reset();
+    w.ensure(FRAME_HEADER_BYTES + 1);
+    w.pos = FRAME_HEADER_BYTES + 1;
+    try {
+      codec.encodeBatchInto(w, batch);
+    } catch (e) {
+      w.reset();
+      throw e;
+    }
+    const frame = w.written();
+    sealFrame(frame, FRAME_KIND.batch);
+    return frame;
+  }
+
   private async writeBatch(batch: M[]): Promise<void> {
     const cfg = this.host;
-    let bytes: Uint8Array;
+    let frame: Uint8Array;
     try {
-      bytes = cfg.codec.encodeBatch(batch);
+      frame = this.encodeBatchFrame(batch);
     } catch (e) {
       if (batch.length > 1) {
         // Find the bad message(s): encode the halves separately.
@@ -303,7 +342,8 @@ export class OutboundPeer<M> {
       }
       return;
     }
-    if (bytes.byteLength + 1 > cfg.maxFrameBytes) {
+    const payloadBytes = frame.byteLength - FRAME_HEADER_BYTES;
+    if (payloadBytes > cfg.maxFrameBytes) {
       if (batch.length > 1) {
         const mid = batch.length >> 1;
         await this.writeBatch(batch.slice(0, mid));
@@ -312,7 +352,7 @@ export class OutboundPeer<M> {
         this.drop(1);
         this.host.record(
           new FrameTooLargeError(
-            bytes.byteLength + 1,
+            payloadBytes,
             cfg.maxFrameBytes,
             this.id,
           ),
@@ -326,7 +366,6 @@ export class OutboundPeer<M> {
       this.drop(batch.length);
       return;
     }
-    const frame = encodeFrame(FRAME_KIND.batch, bytes);
     try {
       await fc.writeRaw(frame);
       this.sent += batch.length;
