@@ -74,6 +74,23 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
     out.set(http, 13 + raft.byteLength);
     return out;
   }
+  if (cmd.op === "put") {
+    const n = asciiKeyLength(cmd.key);
+    if (n > 0) {
+      // One allocation: header, the key's characters, then the value.
+      const value = cmd.value;
+      const out = new Uint8Array(5 + n + value.byteLength);
+      out[0] = KV_OP.put;
+      out[1] = n & 0xff;
+      out[2] = (n >>> 8) & 0xff;
+      out[3] = (n >>> 16) & 0xff;
+      out[4] = n >>> 24;
+      const key = cmd.key;
+      for (let i = 0; i < n; i++) out[5 + i] = key.charCodeAt(i);
+      out.set(value, 5 + n);
+      return out;
+    }
+  }
   const key = encodeKey(cmd.key);
   const head = 1 + 4 + key.byteLength;
   let out: Uint8Array;
@@ -96,6 +113,14 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
   new DataView(out.buffer).setUint32(1, key.byteLength, true);
   out.set(key, 5);
   return out;
+}
+
+/** The length of an all-ASCII key of at most 1024 characters, else 0. */
+function asciiKeyLength(key: string): number {
+  const n = key.length;
+  if (n > 1024) return 0;
+  for (let i = 0; i < n; i++) if (key.charCodeAt(i) >= 0x80) return 0;
+  return n;
 }
 
 /** UTF-8 bytes of a key; ASCII (the common case) without a runtime call. */
@@ -214,6 +239,24 @@ export class KvStateMachine implements StateMachine<KvResult> {
 
   /** Applies one committed command. Malformed commands are ignored (result `ok: false`) on every node alike. */
   apply(entry: Entry): KvResult {
+    const data = entry.data;
+    if (data.byteLength >= 5 && data[0] === KV_OP.put) {
+      // The common case without the intermediate command object: what
+      // decodeKvCommand would give, and the same failure on a bad key.
+      const kl =
+        (data[1] | (data[2] << 8) | (data[3] << 16) | (data[4] << 24)) >>>
+        0;
+      if (5 + kl <= data.byteLength) {
+        let key: string;
+        try {
+          key = decodeKey(data, 5, 5 + kl);
+        } catch {
+          return { ok: false };
+        }
+        this.data.set(key, data.slice(5 + kl));
+        return OK;
+      }
+    }
     let cmd: KvCommand;
     try {
       cmd = decodeKvCommand(entry.data);

@@ -153,3 +153,34 @@ Deno.test("kv keys of any Unicode text and length round-trip, and malformed UTF-
     assert.equal(cmd.op === "delete" && cmd.key, key);
   }
 });
+
+Deno.test("kv apply of any put bytes stores exactly what decodeKvCommand reads, or refuses what it refuses", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.nat({ max: 40 }),
+      (tail, keyLength) => {
+        const data = new Uint8Array(5 + tail.byteLength);
+        data[0] = 1;
+        new DataView(data.buffer).setUint32(1, keyLength, true);
+        data.set(tail, 5);
+        const kv = new KvStateMachine();
+        const result = kv.apply({ index: 1, term: 1, kind: "normal", data });
+        let expected: KvCommand | undefined;
+        try {
+          expected = decodeKvCommand(data);
+        } catch {
+          expected = undefined;
+        }
+        if (expected === undefined || expected.op !== "put") {
+          assert.deepEqual(result, { ok: false });
+          assert.equal(kv.size, 0);
+        } else {
+          assert.deepEqual(result, { ok: true });
+          assert.deepEqual(kv.get(expected.key), expected.value.slice());
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});
