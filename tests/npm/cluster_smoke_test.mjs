@@ -5,15 +5,31 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import { after, test } from "node:test";
 
 const SERVE = new URL("../../npm/bin/serve.mjs", import.meta.url).pathname;
 mkdirSync(".test-data", { recursive: true });
 const root = mkdtempSync(".test-data/npm-cluster-");
-const base = 30000 + Math.floor(Math.random() * 20000);
 const ids = [1, 2, 3];
-const raft = (id) => `127.0.0.1:${base + id}`;
-const http = (id) => `127.0.0.1:${base + 100 + id}`;
+
+/** An ephemeral port the kernel just handed out (so no other test holds it). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+const ports = new Map();
+for (const id of ids) {
+  ports.set(id, { raft: await freePort(), http: await freePort() });
+}
+const raft = (id) => `127.0.0.1:${ports.get(id).raft}`;
+const http = (id) => `127.0.0.1:${ports.get(id).http}`;
 const secretFile = `${root}/secret`;
 writeFileSync(secretFile, randomBytes(32).toString("hex"));
 const children = new Map();
