@@ -926,13 +926,27 @@ export async function runChaos(
           const rest = cluster.nodes.map((n) => n.id).filter((id) =>
             !targets.includes(id)
           );
-          faultLog.push(`partition ${targets.join("+")}|${rest.join("+")}`);
-          note(
-            `partition {${who}} | {${rest.join(", ")}} for ${
-              lasts.toFixed(0)
-            } ms`,
-          );
-          await partitioner.split(targets, rest);
+          if (nemesisRnd() < 0.3 && rest.length >= 2) {
+            // A bridge: only the link between two nodes is cut; a third
+            // node (targets[0]) still sees both.
+            const a = rest[0];
+            const b = rest[1];
+            faultLog.push(`partition ${a}x${b}`);
+            note(
+              `partition: cut the link ${a} <-> ${b} only (a bridge through ${
+                targets[0]
+              }) for ${lasts.toFixed(0)} ms`,
+            );
+            await partitioner.split([a], [b]);
+          } else {
+            faultLog.push(`partition ${targets.join("+")}|${rest.join("+")}`);
+            note(
+              `partition {${who}} | {${rest.join(", ")}} for ${
+                lasts.toFixed(0)
+              } ms`,
+            );
+            await partitioner.split(targets, rest);
+          }
           await sleep(lasts);
           await partitioner.heal();
           note("partition healed");
