@@ -578,6 +578,14 @@ export function parseChaosArgs(args: string[]): Partial<ChaosOptions> {
       case "--tick-ms":
         out.tickMs = num(a, args[++i], 5);
         break;
+      case "--gap-ms":
+      case "--fault-ms": {
+        const [lo, hi] = (args[++i] ?? "").split(",").map(Number);
+        if (!(lo >= 0 && hi >= lo)) throw new Error(`${a} needs MIN,MAX`);
+        if (a === "--gap-ms") out.gapMs = [lo, hi];
+        else out.faultMs = [lo, hi];
+        break;
+      }
       case "--snapshot-entries":
         out.snapshotEntries = Math.floor(num(a, args[++i], 1));
         break;
@@ -1316,6 +1324,7 @@ const USAGE =
   [--keys K] [--own-keys K] [--timeout-ms MS] [--tick-ms MS] [--snapshot-entries N]
   [--reads linearizable|lease|stale]
   [--faults kill,pause,restart,partition,member | --no-faults] [--seeds N]
+  [--gap-ms MIN,MAX] [--fault-ms MIN,MAX]
   [--partitions] [--root DIR] [--discard] [--check-budget-ms MS]
 
   --seeds N      run N seeds in a row, from --seed (default 1)
