@@ -151,9 +151,21 @@ try {
 
 if (baseline === "etcd") {
   if (await EtcdCluster.available()) {
-    const etcd = await EtcdCluster.start(`.bench-data/etcd-${Date.now()}`);
+    // etcd occasionally elects no leader in time on a busy machine: retry
+    // with a fresh cluster (fresh ports and data) rather than lose the run.
+    let etcd = await EtcdCluster.start(`.bench-data/etcd-${Date.now()}`);
+    let url: string | undefined;
+    for (let attempt = 1; url === undefined; attempt++) {
+      try {
+        url = await etcd.leaderUrl();
+      } catch (e) {
+        await etcd.destroy();
+        if (attempt === 3) throw e;
+        console.error(`etcd: ${e}; starting a fresh cluster`);
+        etcd = await EtcdCluster.start(`.bench-data/etcd-${Date.now()}`);
+      }
+    }
     try {
-      const url = await etcd.leaderUrl();
       const pids: Record<string, number> = {};
       etcd.processes.forEach((p, i) => {
         pids[`etcd${i + 1}${etcd.clientUrls[i] === url ? "*" : ""}`] = p.pid;
