@@ -6,7 +6,7 @@ Deno.test("a short chaos run with kill -9, SIGSTOP/SIGCONT, restarts and member 
   const r = await runChaos({
     seconds: 15,
     nodes: 3,
-    seed: 11,
+    seed: 24,
     clients: 5,
     faults: ["kill", "pause", "restart", "member"],
     gapMs: [400, 1500],
@@ -17,6 +17,9 @@ Deno.test("a short chaos run with kill -9, SIGSTOP/SIGCONT, restarts and member 
   assert.ok(r.ok, `${r.summary}\n${r.problems.join("\n")}`);
   // Not vacuous: faults happened, leadership moved, work got done.
   assert.ok(r.faults.length >= 4, r.summary);
+  for (const kind of ["kill", "pause"]) {
+    assert.ok(r.faults.some((f) => f.startsWith(kind)), `no ${kind} fault`);
+  }
   assert.ok(r.terms >= 2, r.summary);
   assert.ok(r.okByFunction.put > 100 && r.okByFunction.cas > 20, r.summary);
   assert.ok(r.okByFunction.get > 100, r.summary);
