@@ -73,8 +73,11 @@ export function freePort(): number {
 }
 
 function freePortBase(): number {
-  // Pick a random base in a quiet range; collisions are retried by the caller.
-  return 20000 + Math.floor(Math.random() * 20000);
+  // Pick a random base in a quiet range below Linux's ephemeral ports
+  // (32768-60999), where outgoing connections of busy test runs took the
+  // ports of whole nodes ("Address already in use"); collisions are retried
+  // by the caller.
+  return 10000 + Math.floor(Math.random() * 20000);
 }
 
 /** A cluster of `serve.ts` processes on 127.0.0.1. */
