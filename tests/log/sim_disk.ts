@@ -98,10 +98,9 @@ export class SimDisk implements WalBackend {
     }
     if (options.truncate) inode.data = new Uint8Array(0);
     const node = inode;
-    const disk = this;
     return Promise.resolve({
-      writeAt(bytes: Uint8Array, position: number): Promise<void> {
-        disk.#mutate("write");
+      writeAt: (bytes: Uint8Array, position: number): Promise<void> => {
+        this.#mutate("write");
         const end = position + bytes.length;
         if (end > node.data.length) {
           const grown = new Uint8Array(end);
@@ -111,15 +110,15 @@ export class SimDisk implements WalBackend {
         node.data.set(bytes, position);
         return Promise.resolve();
       },
-      truncate(length: number): Promise<void> {
-        disk.#mutate("truncate");
+      truncate: (length: number): Promise<void> => {
+        this.#mutate("truncate");
         const next = new Uint8Array(length);
         next.set(node.data.subarray(0, Math.min(length, node.data.length)));
         node.data = next;
         return Promise.resolve();
       },
-      syncData(): Promise<void> {
-        disk.#mutate("syncData");
+      syncData: (): Promise<void> => {
+        this.#mutate("syncData");
         node.synced = node.data.slice();
         return Promise.resolve();
       },
