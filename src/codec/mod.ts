@@ -21,3 +21,6 @@ export {
   type RecordCorruptionReason,
   RecordEncoder,
 } from "./records.ts";
+export { ByteReader, ByteWriter } from "./binary.ts";
+export * from "./codec_errors.ts";
+export * from "./messages.ts";
