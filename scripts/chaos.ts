@@ -78,6 +78,8 @@ export interface ChaosOptions {
   root: string;
   /** Keep `root` when the run fails (history.jsonl, nemesis.log, node logs). */
   keepOnFailure: boolean;
+  /** Keep `root` (history.jsonl, nemesis.log, logs) even when the run passed. */
+  keepAlways: boolean;
   /** Time budget of the linearizability checker, ms. */
   checkBudgetMs: number;
   /** Progress lines (default: nothing). */
@@ -144,6 +146,7 @@ export const CHAOS_DEFAULTS: ChaosOptions = {
   snapshotEntries: 2000,
   root: `.chaos-data/run-${Date.now()}`,
   keepOnFailure: true,
+  keepAlways: false,
   checkBudgetMs: 60_000,
   log: () => {},
   netns: "",
@@ -451,10 +454,12 @@ async function runOp(
   op.invokeTime = now();
   const out = await exchange(path, init, timeoutMs, client.http);
   const end = now();
+  const ec = errorCode(out.body);
   op.detail = out.error ??
     `${out.status}${
       out.status !== undefined && out.status >= 300
-        ? " " + (errorCode(out.body).code ?? "")
+        ? " " + (ec.code ?? "") +
+          (/forwarding/.test(ec.msg ?? "") ? ` (${ec.msg})` : "")
         : ""
     }`;
   const okStatus = (() => {
@@ -622,6 +627,9 @@ export function parseChaosArgs(args: string[]): Partial<ChaosOptions> {
         break;
       case "--discard":
         out.keepOnFailure = false;
+        break;
+      case "--keep":
+        out.keepAlways = true;
         break;
       default:
         throw new Error(`unknown flag ${a}`);
@@ -1214,7 +1222,7 @@ export async function runChaos(
       const detail = (op.detail ?? "").replace(
         /^error sending request.*?: /,
         "",
-      )
+      ).replace(/ \(forwarding.*$/, " (forward failed)")
         .replace(/\s*\(os error.*$/, "").slice(0, 60);
       const k = `${op.status} ${op.f} ${detail}`;
       outcomes[k] = (outcomes[k] ?? 0) + 1;
@@ -1232,7 +1240,7 @@ export async function runChaos(
       recovered ? "recovered" : "NOT RECOVERED"
     }, ${(wallMs / 1000).toFixed(1)} s wall: ${ok ? "OK" : "FAILED"}`;
 
-  if (!ok && o.keepOnFailure) {
+  if ((!ok && o.keepOnFailure) || o.keepAlways) {
     kept = true;
     await Deno.writeTextFile(
       `${o.root}/history.jsonl`,
@@ -1325,7 +1333,7 @@ const USAGE =
   [--reads linearizable|lease|stale]
   [--faults kill,pause,restart,partition,member | --no-faults] [--seeds N]
   [--gap-ms MIN,MAX] [--fault-ms MIN,MAX]
-  [--partitions] [--root DIR] [--discard] [--check-budget-ms MS]
+  [--partitions] [--root DIR] [--discard | --keep] [--check-budget-ms MS]
 
   --seeds N      run N seeds in a row, from --seed (default 1)
   member fault   remove a follower (DELETE /members), wipe its data, restart
