@@ -158,6 +158,21 @@ if (baseline === "etcd") {
     for (let attempt = 1; url === undefined; attempt++) {
       try {
         url = await etcd.leaderUrl();
+        // A member that could not bind its port exits; a leader of the
+        // other two would make a faster, invalid baseline.
+        await new Promise((r) => setTimeout(r, 500));
+        const exited = await Promise.all(
+          etcd.processes.map((p) =>
+            Promise.race([
+              p.status.then(() => true),
+              new Promise<boolean>((r) => setTimeout(() => r(false), 10)),
+            ])
+          ),
+        );
+        if (exited.some((x) => x)) {
+          url = undefined;
+          throw new Error("an etcd member exited");
+        }
       } catch (e) {
         await etcd.destroy();
         if (attempt === 3) throw e;
