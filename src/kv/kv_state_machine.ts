@@ -189,6 +189,24 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   }
 }
 
+/**
+ * The value of a put command `data` starting at `from`, as the store keeps
+ * it. When the command owns its whole buffer (the leader's own proposals),
+ * a view of it costs only the header and key bytes and saves a copy; a
+ * command inside a larger buffer (a received frame, a log read) is copied
+ * so the store never pins that buffer.
+ */
+function ownValue(data: Uint8Array, from: number): Uint8Array<ArrayBuffer> {
+  const buffer = data.buffer;
+  if (
+    buffer instanceof ArrayBuffer && data.byteOffset === 0 &&
+    data.byteLength === buffer.byteLength
+  ) {
+    return new Uint8Array(buffer, from, data.byteLength - from);
+  }
+  return data.slice(from);
+}
+
 /** The result of every put (shared: results are read, never modified). */
 const OK: KvResult = Object.freeze({ ok: true });
 
@@ -253,7 +271,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
         } catch {
           return { ok: false };
         }
-        this.data.set(key, data.slice(5 + kl));
+        this.data.set(key, ownValue(data, 5 + kl));
         return OK;
       }
     }

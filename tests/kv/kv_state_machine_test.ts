@@ -184,3 +184,27 @@ Deno.test("kv apply of any put bytes stores exactly what decodeKvCommand reads, 
     { numRuns: 1000 },
   );
 });
+
+Deno.test("kv put values never alias a larger buffer the command was read from", () => {
+  const kv = new KvStateMachine();
+  const cmd = encodeKvCommand({
+    op: "put",
+    key: "k",
+    value: new Uint8Array([1, 2, 3]),
+  });
+  // The command inside a larger buffer (as in a received frame), reused later.
+  const frame = new Uint8Array(cmd.byteLength + 8);
+  frame.set(cmd, 4);
+  kv.apply({
+    index: 1,
+    term: 1,
+    kind: "normal",
+    data: frame.subarray(4, 4 + cmd.byteLength),
+  });
+  frame.fill(9);
+  assert.deepEqual(kv.get("k"), new Uint8Array([1, 2, 3]));
+  assert.equal(kv.get("k")!.buffer.byteLength, 3);
+  // A command that owns its buffer (the leader's own proposal) is kept as is.
+  kv.apply({ index: 2, term: 1, kind: "normal", data: cmd });
+  assert.deepEqual(kv.get("k"), new Uint8Array([1, 2, 3]));
+});
