@@ -1,10 +1,15 @@
 /**
  * Chaos test of the replicated key-value service with real processes: a
- * cluster of `serve.ts` processes on 127.0.0.1 (WAL + TCP + HTTP), concurrent
- * clients doing put/get/cas/delete on a small key set through the HTTP API of
- * random nodes, and a seeded nemesis that kills (SIGKILL) and restarts nodes,
- * pauses them (SIGSTOP/SIGCONT, which looks like a partition to the others)
- * and restarts them gracefully, the leader more often than the others.
+ * cluster of `serve.ts` processes (WAL + TCP + HTTP), concurrent clients
+ * doing put/get/cas/delete on a small key set through the HTTP API of random
+ * nodes, and a seeded nemesis that kills (SIGKILL) and restarts nodes,
+ * pauses them (SIGSTOP/SIGCONT, which looks like a partition to the others),
+ * restarts them gracefully (SIGTERM), replaces a member (remove, wipe, rejoin
+ * with `--join`, add back as learner then voter) and, with `--partitions`,
+ * cuts network links: every node then runs in its own network namespace on a
+ * bridge, and a cut is a policy rule that silently drops a peer's TCP
+ * packets (minority/majority splits and bridges). The leader is picked as a
+ * target half of the time.
  *
  * Every client operation goes into a history (invoke/complete; timeouts and
  * broken connections are indefinite `info` operations, answers that say the
@@ -16,6 +21,7 @@
  *
  * ```sh
  * deno task chaos --seconds 60 --nodes 5 --seed 7 --clients 8
+ * deno task chaos --partitions --seconds 120 --faults kill,pause,restart,partition,member
  * ```
  *
  * Prints one summary line, `chaos: seed S, N ops (…), faults …, verdict V, …`,
