@@ -151,8 +151,11 @@ try {
 
 if (baseline === "etcd") {
   if (await EtcdCluster.available()) {
-    // etcd occasionally elects no leader in time on a busy machine: retry
-    // with a fresh cluster (fresh ports and data) rather than lose the run.
+    // etcd_cluster.ts picks ports in 40000-50099, inside Linux's ephemeral
+    // range (32768-60999): a member's dial of a peer that is not listening
+    // yet can connect to itself and take that peer's port ("bind: address
+    // already in use"), so a member often exits at startup. Retry with a
+    // fresh cluster (fresh ports and data) rather than lose the run.
     let etcd = await EtcdCluster.start(`.bench-data/etcd-${Date.now()}`);
     let url: string | undefined;
     for (let attempt = 1; url === undefined; attempt++) {
@@ -175,7 +178,7 @@ if (baseline === "etcd") {
         }
       } catch (e) {
         await etcd.destroy();
-        if (attempt === 3) throw e;
+        if (attempt === 8) throw e;
         console.error(`etcd: ${e}; starting a fresh cluster`);
         etcd = await EtcdCluster.start(`.bench-data/etcd-${Date.now()}`);
       }
