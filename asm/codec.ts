@@ -85,7 +85,7 @@ function initShift(): void {
 initShift();
 
 // @ts-ignore: decorator
-function shiftLane(x: u32): u32 {
+@inline function shiftLane(x: u32): u32 {
   return load<u32>(SHIFT + (<usize> (x & 0xff) << 2)) ^
     load<u32>(SHIFT + (<usize> ((x >>> 8) & 0xff) << 2), 1024) ^
     load<u32>(SHIFT + (<usize> ((x >>> 16) & 0xff) << 2), 2048) ^
@@ -93,12 +93,12 @@ function shiftLane(x: u32): u32 {
 }
 
 // @ts-ignore: decorator
-function tab(t: usize, i: u32): u32 {
+@inline function tab(t: usize, i: u32): u32 {
   return load<u32>(TABLES + (t << 10) + (<usize> i << 2));
 }
 
 // @ts-ignore: decorator
-function step8(crc: u32, p: usize): u32 {
+@inline function step8(crc: u32, p: usize): u32 {
   const lo = load<u32>(p) ^ crc;
   const hi = load<u32>(p, 4);
   return tab(7, lo & 0xff) ^ tab(6, (lo >>> 8) & 0xff) ^
