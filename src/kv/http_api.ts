@@ -16,7 +16,10 @@
  *
  * Keys are the URL path after `/kv/`, percent-decoded, 1..1024 UTF-8 bytes.
  * Bodies are limited to 1 MiB by default (413). Errors are JSON
- * `{"error": {"code", "message", "leaderId"?}}`.
+ * `{"error": {"code", "message", "leaderId"?}}`. Definite failures (nothing
+ * was applied): 4xx, `NOT_LEADER`, `OVERLOADED`, `PROPOSAL_DROPPED`. Outcome
+ * unknown (the write may still commit; do not retry blindly): `TIMEOUT`,
+ * `STOPPED`, `FORWARD_FAILED` (504: the forward to the leader broke) and 500.
  *
  * On a follower, writes and membership requests are forwarded to the leader
  * (the response is relayed); with `forward: "redirect"` the follower answers
@@ -544,16 +547,29 @@ export class KvHttpApi {
         headers: out,
       });
     } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      if (req.method === "GET" || req.method === "HEAD") {
+        // A read changes nothing: retrying it is always safe.
+        return errorResponse(
+          new HttpError(
+            503,
+            "NOT_LEADER",
+            `forwarding to the leader (node ${leaderId}) failed: ${reason}`,
+            leaderId,
+          ),
+          { "retry-after": "1" },
+        );
+      }
+      // The leader may have received the write and replicated it before the
+      // connection broke, so it may still commit: the outcome is unknown and
+      // a blind retry could apply it twice.
       return errorResponse(
         new HttpError(
-          503,
-          "NOT_LEADER",
-          `forwarding to the leader (node ${leaderId}) failed: ${
-            e instanceof Error ? e.message : String(e)
-          }`,
+          504,
+          "FORWARD_FAILED",
+          `forwarding to the leader (node ${leaderId}) failed, so the outcome is unknown (the write may still commit): ${reason}`,
           leaderId,
         ),
-        { "retry-after": "1" },
       );
     }
   }
