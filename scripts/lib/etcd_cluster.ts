@@ -39,7 +39,9 @@ export class EtcdCluster {
 
   /** Starts `nodes` etcd members with data under `root`. */
   static async start(root: string, nodes = 3): Promise<EtcdCluster> {
-    const base = 40000 + Math.floor(Math.random() * 10000);
+    // Below the ephemeral range (32768+): a member dialing a peer that is not yet
+    // listening must never be handed that peer's port as its own source port.
+    const base = 30300 + Math.floor(Math.random() * 2300);
     await Deno.mkdir(root, { recursive: true });
     const peer = (i: number) => `http://127.0.0.1:${base + i}`;
     const client = (i: number) => `http://127.0.0.1:${base + 100 + i}`;
