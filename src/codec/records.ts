@@ -13,9 +13,11 @@
 import { CodecInstance, wasmAvailable } from "../wasm/codec_wasm.ts";
 import {
   frameRecordsReference,
+  readU32,
   RECORD_HEADER_BYTES,
   StopReason,
   verifyRecordsReference,
+  writeU32,
 } from "./records_reference.ts";
 
 export { RECORD_HEADER_BYTES } from "./records_reference.ts";
@@ -64,18 +66,6 @@ export class RecordCorruptionError extends Error {
     this.offset = offset;
     this.reason = reason;
   }
-}
-
-function writeU32(bytes: Uint8Array, p: number, v: number): void {
-  bytes[p] = v;
-  bytes[p + 1] = v >>> 8;
-  bytes[p + 2] = v >>> 16;
-  bytes[p + 3] = v >>> 24;
-}
-
-function readU32(bytes: Uint8Array, p: number): number {
-  return (bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) |
-    (bytes[p + 3] << 24)) >>> 0;
 }
 
 function pickBackend(requested: CodecBackend | undefined): CodecBackend {

@@ -20,12 +20,14 @@ export const StopReason = {
   checksumMismatch: 4,
 } as const;
 
-function readU32(bytes: Uint8Array, p: number): number {
+/** Little-endian u32 at `p`. */
+export function readU32(bytes: Uint8Array, p: number): number {
   return (bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) |
     (bytes[p + 3] << 24)) >>> 0;
 }
 
-function writeU32(bytes: Uint8Array, p: number, v: number): void {
+/** Writes `v` as a little-endian u32 at `p`. */
+export function writeU32(bytes: Uint8Array, p: number, v: number): void {
   bytes[p] = v;
   bytes[p + 1] = v >>> 8;
   bytes[p + 2] = v >>> 16;
