@@ -1,5 +1,6 @@
 /** An in-process key-value cluster (MemoryNetwork + MemoryLog) with real HTTP listeners on loopback. */
 
+import { waitFor } from "../support/wait_for.ts";
 import type { Message } from "../../src/core/messages.ts";
 import { MemoryLog } from "../../src/log/memory_log.ts";
 import { MemoryNetwork } from "../../src/transport/memory_network.ts";
@@ -82,19 +83,7 @@ export async function stopKvTestNode(n: KvTestNode): Promise<void> {
   await n.server.stop();
 }
 
-export async function waitFor(
-  cond: () => boolean,
-  what: string,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+export { waitFor };
 
 export async function waitForLeader(nodes: KvTestNode[]): Promise<KvTestNode> {
   let leader: KvTestNode | undefined;

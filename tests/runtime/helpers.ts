@@ -1,5 +1,6 @@
 /** A small in-process cluster of RaftServers over a MemoryNetwork, for the runtime tests. */
 
+import { waitFor } from "../support/wait_for.ts";
 import type { Message } from "../../src/core/messages.ts";
 import type { Entry } from "../../src/log/raft_log.ts";
 import { MemoryLog } from "../../src/log/memory_log.ts";
@@ -98,20 +99,7 @@ function seeded(seed: number): () => number {
   };
 }
 
-/** Polls until `cond` holds; bounded. */
-export async function waitFor(
-  cond: () => boolean,
-  what: string,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+export { waitFor };
 
 /** The one node every running node agrees is leader. */
 export async function waitForLeader(

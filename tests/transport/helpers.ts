@@ -1,5 +1,6 @@
 /** Shared helpers of the transport tests. */
 
+import { waitFor } from "../support/wait_for.ts";
 import type { MessageCodec } from "../../src/transport/raft_transport.ts";
 
 /** The message type of the transport tests. */
@@ -40,20 +41,7 @@ export function quietLogger(): {
   return { lines, warn: (m: string) => void lines.push(m) };
 }
 
-/** Polls `cond` every few ms; throws after `timeoutMs`. Bounded. */
-export async function waitFor(
-  cond: () => boolean,
-  what: string,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+export { waitFor };
 
 /** Sleeps `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
