@@ -15,7 +15,7 @@
  * @module
  */
 
-import { constants as fsConstants, promises as fsp } from "node:fs";
+import { constants as fsConstants, promises as fsp, writeSync } from "node:fs";
 import process from "node:process";
 import {
   heldInProcess,
@@ -70,15 +70,17 @@ class NodeWalFile implements WalFile {
 
   writeAt(bytes: Uint8Array, position: number): Promise<void> {
     return guard(this.#path, "write", async () => {
+      // A write only copies into the page cache; doing it on this thread
+      // saves a hand-off to libuv's pool per batch. syncData stays async.
       let done = 0;
       while (done < bytes.length) {
-        const { bytesWritten } = await this.#handle.write(
+        done += writeSync(
+          this.#handle.fd,
           bytes,
           done,
           bytes.length - done,
           position + done,
         );
-        done += bytesWritten;
       }
     });
   }
