@@ -220,17 +220,18 @@ if (import.meta.main) {
     );
     if (missing > 0) exitCode = 1;
 
-    const leaderHttp = cluster.node(second.id).httpUrl;
     console.log(
       `\nDone in ${
         ((performance.now() - started) / 1000).toFixed(1)
-      } s. Try it yourself:
-  deno task cluster --nodes 3        # start a local cluster and print its addresses
-  curl -X PUT --data 'hello' ${leaderHttp}/kv/greeting
-  curl ${leaderHttp}/kv/greeting
-  curl '${leaderHttp}/kv/greeting?consistency=stale'
-  curl ${leaderHttp}/status
-  curl ${leaderHttp}/metrics`,
+      } s; its processes and folders are gone. Next, start a cluster that stays up:
+  npx --yes deno@2.9.6 task cluster --nodes 3 --base-port 7000   # Ctrl-C stops it
+and talk to it (HTTP ports are base + 100 + id; any node forwards to the leader):
+  curl -X PUT --data 'hello' http://127.0.0.1:7101/kv/greeting
+  curl http://127.0.0.1:7102/kv/greeting                  # linearizable read on a follower
+  curl 'http://127.0.0.1:7103/kv/greeting?consistency=stale'
+  curl -X POST -d '{"expect":"hello","value":"bye"}' http://127.0.0.1:7101/kv/greeting/cas
+  curl http://127.0.0.1:7101/status
+  curl http://127.0.0.1:7101/metrics`,
     );
   } catch (error) {
     console.error(
