@@ -32,6 +32,7 @@
  * @module
  */
 
+import { mulberry32 } from "../src/core/random.ts";
 import { LocalCluster, type NodeStatus } from "./lib/local_cluster.ts";
 import {
   checkHistory,
@@ -303,14 +304,7 @@ export class Partitioner {
 
 /** mulberry32: a small seeded PRNG. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

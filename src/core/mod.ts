@@ -74,6 +74,7 @@ export {
   simpleMembership,
 } from "./membership.ts";
 export { LEASE_MARGIN_TICKS, type ReadState } from "./read_index.ts";
+export { mulberry32 } from "./random.ts";
 export {
   type NodeRole,
   type NodeStatus,

@@ -1,5 +1,6 @@
 /** A small in-process cluster of RaftServers over a MemoryNetwork, for the runtime tests. */
 
+import { mulberry32 } from "../../src/core/random.ts";
 import { waitFor } from "../support/wait_for.ts";
 import type { Message } from "../../src/core/messages.ts";
 import type { Entry } from "../../src/log/raft_log.ts";
@@ -89,14 +90,7 @@ export async function startNode(
 }
 
 function seeded(seed: number): () => number {
-  let a = (seed * 7919) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed * 7919);
 }
 
 export { waitFor };

@@ -1,18 +1,10 @@
+import { mulberry32 } from "../../src/core/random.ts";
 import assert from "node:assert/strict";
 import { MemoryNetwork } from "../../src/transport/memory_network.ts";
 import { testCodec } from "./helpers.ts";
 
 /** A small seeded PRNG (mulberry32) so fault tests replay exactly. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = mulberry32;
 
 function manualNet(options: { seed?: number } = {}) {
   let now = 0;
