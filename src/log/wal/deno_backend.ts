@@ -55,7 +55,7 @@ class DenoWalFile implements WalFile {
   }
 
   writeAt(bytes: Uint8Array, position: number): Promise<void> {
-    return guard(this.#path, "write", async () => {
+    return guard(this.#path, "write", () => {
       if (position !== this.#position) {
         this.#file.seekSync(position, Deno.SeekMode.Start);
         this.#position = position;
@@ -68,6 +68,7 @@ class DenoWalFile implements WalFile {
         done += n;
         this.#position += n;
       }
+      return Promise.resolve();
     });
   }
 

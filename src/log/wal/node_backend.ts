@@ -69,7 +69,7 @@ class NodeWalFile implements WalFile {
   }
 
   writeAt(bytes: Uint8Array, position: number): Promise<void> {
-    return guard(this.#path, "write", async () => {
+    return guard(this.#path, "write", () => {
       // A write only copies into the page cache; doing it on this thread
       // saves a hand-off to libuv's pool per batch. syncData stays async.
       let done = 0;
@@ -82,6 +82,7 @@ class NodeWalFile implements WalFile {
           position + done,
         );
       }
+      return Promise.resolve();
     });
   }
 
