@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { WalLockedError, WalPermissionError } from "./errors.ts";
+import { type WalLockedError, WalPermissionError } from "./errors.ts";
 
 /** An open file the log writes to. */
 export interface WalFile {
@@ -52,6 +52,24 @@ export interface WalBackend {
   syncDir(dir: string): Promise<void>;
   /** Takes the exclusive lock of `dir`, or throws `WalLockedError`. */
   lock(dir: string): Promise<WalDirLock>;
+}
+
+/**
+ * Builds a backend's `guard(path, op, fn)`: it runs `fn` and turns the
+ * errors `isDenied` recognizes as access denied into
+ * {@linkcode WalPermissionError}; other errors pass through unchanged.
+ */
+export function permissionGuard(
+  isDenied: (e: unknown) => boolean,
+): <T>(path: string, op: string, fn: () => Promise<T>) => Promise<T> {
+  return async (path, op, fn) => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (isDenied(e)) throw new WalPermissionError(path, op, { cause: e });
+      throw e;
+    }
+  };
 }
 
 /** Name of the lock file inside a log directory. */

@@ -16,11 +16,12 @@ import {
   LOCK_FILE,
   lockFileText,
   parseLockFile,
+  permissionGuard,
   type WalBackend,
   type WalDirLock,
   type WalFile,
 } from "./backend.ts";
-import { WalLockedError, WalPermissionError } from "./errors.ts";
+import { WalLockedError } from "./errors.ts";
 import { pidAlive } from "./pid_alive.ts";
 
 function isPermissionError(e: unknown): boolean {
@@ -29,20 +30,7 @@ function isPermissionError(e: unknown): boolean {
     (e instanceof Error && e.name === "NotCapable");
 }
 
-async function guard<T>(
-  path: string,
-  op: string,
-  fn: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (isPermissionError(e)) {
-      throw new WalPermissionError(path, op, { cause: e });
-    }
-    throw e;
-  }
-}
+const guard = permissionGuard(isPermissionError);
 
 class DenoWalFile implements WalFile {
   #file: Deno.FsFile;

@@ -23,11 +23,12 @@ import {
   LOCK_FILE,
   lockFileText,
   parseLockFile,
+  permissionGuard,
   type WalBackend,
   type WalDirLock,
   type WalFile,
 } from "./backend.ts";
-import { WalLockedError, WalPermissionError } from "./errors.ts";
+import { WalLockedError } from "./errors.ts";
 import { pidAlive } from "./pid_alive.ts";
 
 function errorCode(e: unknown): string | undefined {
@@ -42,20 +43,7 @@ function isPermissionError(e: unknown): boolean {
       (e.name === "NotCapable" || e.name === "PermissionDenied"));
 }
 
-async function guard<T>(
-  path: string,
-  op: string,
-  fn: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (isPermissionError(e)) {
-      throw new WalPermissionError(path, op, { cause: e });
-    }
-    throw e;
-  }
-}
+const guard = permissionGuard(isPermissionError);
 
 type FileHandle = Awaited<ReturnType<typeof fsp.open>>;
 
