@@ -43,7 +43,7 @@ import type {
 } from "../transport/raft_transport.ts";
 import { StoppedError, TimeoutError } from "./errors.ts";
 import { Histogram } from "./metrics.ts";
-import type { StateMachine } from "./state_machine.ts";
+import type { SnapshotSource, StateMachine } from "./state_machine.ts";
 import type {
   RaftServerOptions,
   ReadConsistency,
@@ -820,10 +820,32 @@ export class RaftServer<R = unknown> {
 
   async #takeSnapshot(): Promise<void> {
     const index = this.appliedIndex;
-    const data = await this.sm.snapshot();
+    const data = await readSnapshot(await this.sm.snapshot());
     this.node.snapshotTaken(index, data);
     this.lastSnapshotIndex = index;
     this.bytesSinceSnapshot = 0;
     this.m.snapshotsTaken++;
   }
+}
+
+/** The bytes of a snapshot source (interim: whole; streaming comes with the log's chunked snapshots). */
+async function readSnapshot(source: SnapshotSource): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of source.chunks()) {
+      parts.push(chunk);
+      size += chunk.byteLength;
+    }
+  } finally {
+    source.release?.();
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
 }
