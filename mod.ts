@@ -15,4 +15,12 @@ export * from "./src/core/mod.ts";
 export * from "./src/log/mod.ts";
 export * from "./src/runtime/mod.ts";
 export * from "./src/transport/mod.ts";
+export { RaftIoError } from "./src/errors.ts";
+export {
+  type ConsoleLoggerOptions,
+  consoleLogger,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from "./src/logger.ts";
 export { wasmAvailable } from "./src/wasm/codec_wasm.ts";

@@ -6,14 +6,34 @@
  * @module
  */
 
+export { RaftServer } from "./raft_server.ts";
+export type {
+  AddVoterOptions,
+  MemberOptions,
+  RaftServerOptions,
+  ReadConsistency,
+  ReadOptions,
+  RequestOptions,
+  ServerEventListener,
+  ServerEventMap,
+  ServerMetrics,
+  ServerStatus,
+  WaitForLeaderOptions,
+} from "./server_types.ts";
+export type {
+  SnapshotSource,
+  SnapshotView,
+  StateMachine,
+} from "./state_machine.ts";
 export {
-  RaftServer,
-  type RaftServerOptions,
-  type ReadConsistency,
-  type ServerLogger,
-  type ServerMetrics,
-  type ServerStatus,
-} from "./raft_server.ts";
-export type { StateMachine } from "./state_machine.ts";
-export { StoppedError, TimeoutError } from "./errors.ts";
+  ApplyError,
+  CatchUpTimeoutError,
+  InvalidProposalError,
+  SnapshotFailedError,
+  StateMachineFatalError,
+  StoppedError,
+  TimeoutError,
+  TransferAbandonedError,
+} from "./errors.ts";
+export { type CancelTimer, realScheduler, type Scheduler } from "./scheduler.ts";
 export { Histogram, LATENCY_BUCKETS_MS } from "./metrics.ts";

@@ -2,62 +2,83 @@
  * {@linkcode RaftServer}: the runtime around one {@linkcode RaftNode}. It owns
  * the node, its {@linkcode RaftLog}, a {@linkcode RaftTransport} and the
  * application's {@linkcode StateMachine}, and is the only place with timers
- * and Promises.
+ * and Promises. All time comes from one injected {@linkcode Scheduler}.
  *
  * The drive loop follows the core's driver protocol, one Ready at a time:
  *
  * 1. `rd = node.ready()`;
  * 2. send `rd.messages` at once (a leader's appends leave before its own
  *    fsync, §10.2.1 of the thesis);
- * 3. `await log.sync()` once for the whole batch when `rd.mustSync` — this
- *    is the group commit: every proposal made while the previous sync was
- *    running lands in this one;
- * 4. send `rd.persistedMessages` (votes, acknowledgements: they promise
- *    durability, so never before the sync);
- * 5. restore a received snapshot, apply `rd.committedEntries` in order
- *    (resolving each proposal's Promise with the state machine's result),
- *    then release the reads of `rd.readStates`;
- * 6. `node.advance(rd)`; take a snapshot when the policy says so.
+ * 3. start `log.sync()` once for the whole batch when `rd.mustSync` — the
+ *    group commit: every proposal made while the previous sync was running
+ *    lands in this one;
+ * 4. restore a received snapshot, apply `rd.committedEntries` in order
+ *    (they are durable on a quorum already) while the sync runs, settling
+ *    each proposal's Promise with the state machine's result or rejection;
+ * 5. await the sync, then send `rd.persistedMessages` (votes,
+ *    acknowledgements: they promise durability, so never before it);
+ * 6. release the reads of `rd.readStates`; `node.advance(rd)`.
  *
- * Ticks come from a timer; inbound messages, proposals and reads are fed to
- * the node as they arrive (the core allows that between `ready` and
- * `advance`) and wake the loop.
+ * Between Readies the loop starts a snapshot when the core hints one
+ * (`rd.snapshotHint`, the one snapshot policy) or the application asks
+ * (`takeSnapshot`); the state machine's view is serialized off the loop.
  *
  * @module
  */
 
 import {
+  ConfigChangeInProgressError,
+  InvalidMembershipChangeError,
+  InvalidTransferTargetError,
   LEASE_MARGIN_TICKS,
+  type MemberInfo,
   type Membership,
   type MembershipChange,
   type Message,
+  NotLeaderError,
   type NodeRole,
   ProposalDroppedError,
   RaftNode,
   type Ready,
 } from "../core/mod.ts";
 import type { Entry, RaftLog } from "../log/raft_log.ts";
+import type { Logger } from "../logger.ts";
 import type {
   RaftTransport,
   TransportStats,
 } from "../transport/raft_transport.ts";
-import { StoppedError, TimeoutError } from "./errors.ts";
+import {
+  ApplyError,
+  CatchUpTimeoutError,
+  InvalidProposalError,
+  SnapshotFailedError,
+  StateMachineFatalError,
+  StoppedError,
+  TimeoutError,
+  TransferAbandonedError,
+} from "./errors.ts";
 import { Histogram } from "./metrics.ts";
-import type { SnapshotSource, StateMachine } from "./state_machine.ts";
+import type { Scheduler } from "./scheduler.ts";
+import { ServerEvents } from "./server_events.ts";
+import {
+  positiveMs,
+  resolveServerOptions,
+  type ResolvedServerOptions,
+} from "./server_options.ts";
+import { readSnapshotSource } from "./snapshot_reader.ts";
+import type { StateMachine } from "./state_machine.ts";
 import type {
+  AddVoterOptions,
+  MemberOptions,
   RaftServerOptions,
   ReadConsistency,
-  ServerLogger,
+  ReadOptions,
+  RequestOptions,
+  ServerEventListener,
+  ServerEventMap,
   ServerMetrics,
   ServerStatus,
-} from "./server_types.ts";
-
-export type {
-  RaftServerOptions,
-  ReadConsistency,
-  ServerLogger,
-  ServerMetrics,
-  ServerStatus,
+  WaitForLeaderOptions,
 } from "./server_types.ts";
 
 interface PendingProposal<R> {
@@ -70,8 +91,7 @@ interface PendingProposal<R> {
 }
 
 interface PendingRead {
-  startedAt: number;
-  /** `clock()` when the read began: a confirmed round vouches for leadership from then. */
+  /** `now()` when the read began: a confirmed round vouches for leadership from then. */
   leaseStart: number;
   deadline: number;
   timeoutMs: number;
@@ -80,17 +100,39 @@ interface PendingRead {
   reject: (error: Error) => void;
 }
 
-interface AppliedWaiter {
-  index: number;
+interface Waiter {
+  /** Checked after every batch and tick; true settles the waiter. */
+  done: () => boolean;
   deadline: number;
-  timeoutMs: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  /** The error when the deadline passes. */
+  expired: () => Error;
+}
+
+interface PendingTransfer {
+  target: number;
+  deadline: number;
+  resolve: (leader: number) => void;
+  reject: (error: Error) => void;
+}
+
+interface SnapshotDemand {
+  /** The applied index when `takeSnapshot` was called: a snapshot must cover it. */
+  minIndex: number;
   resolve: (index: number) => void;
   reject: (error: Error) => void;
 }
 
+const decoder = new TextDecoder();
+
 /**
  * A running Raft node: timers, batching, persistence, apply loop and the
  * Promises of proposals and reads.
+ *
+ * Every method that returns a Promise settles: with its result, a typed
+ * error, a `TimeoutError` at its deadline, or `StoppedError` (at once after
+ * `stop()`).
  *
  * @example
  * ```ts
@@ -119,53 +161,51 @@ export class RaftServer<R = unknown> {
   /** Milliseconds per tick. */
   readonly tickMs: number;
 
-  private readonly node: RaftNode;
-  private readonly log: RaftLog;
-  private readonly transport: RaftTransport<Message>;
-  private readonly sm: StateMachine<R>;
-  private readonly electionTick: number;
-  private readonly proposalTimeoutMs: number;
-  private readonly readTimeoutMs: number;
-  private readonly snapshotEntries: number;
-  private readonly snapshotBytes: number;
-  private readonly logger: ServerLogger;
-  private readonly onMembershipChange: ((m: Membership) => void) | undefined;
-  private readonly onFatal: ((error: Error) => void) | undefined;
-  private readonly onRoleChange:
-    | ((role: NodeRole, leaderId: number) => void)
-    | undefined;
+  readonly #node: RaftNode;
+  readonly #log: RaftLog;
+  readonly #transport: RaftTransport<Message>;
+  readonly #sm: StateMachine<R>;
+  readonly #o: ResolvedServerOptions;
+  readonly #logger: Logger;
+  readonly #sched: Scheduler;
+  readonly #events: ServerEvents;
 
-  private roleValue: NodeRole = "follower";
-  private leaderValue = 0;
-  private termValue = 0;
-  private commitKnown = 0;
-  private appliedIndex = 0;
-  private lastSnapshotIndex = 0;
-  private bytesSinceSnapshot = 0;
-  private leaseConfirmedAt = -Infinity;
-  private readonly clock: () => number;
-  /** Lease reads need leader stickiness, which comes with check-quorum. */
-  private readonly leaseAllowed: boolean;
+  #role: NodeRole = "follower";
+  #leader = 0;
+  #term = 0;
+  #commit = 0;
+  #applied = 0;
+  #snapshotIndex = 0;
+  #leaderReady = false;
+  #removed = false;
+
+  // Lease reads (the runtime's wall-clock lease; see `read`).
+  #leaseConfirmedAt = -Infinity;
   /** A term in which a leadership transfer started: no lease reads in it. */
-  private noLeaseTerm = -1;
+  #noLeaseTerm = -1;
 
-  private readonly proposals = new Map<number, PendingProposal<R>>();
-  private readonly reads = new Map<string, PendingRead>();
-  private appliedWaiters: AppliedWaiter[] = [];
-  private readSeq = 0;
-  /** `performance.now()` when the current batch of committed entries began to apply. */
-  private settleNow = 0;
+  readonly #proposals = new Map<number, PendingProposal<R>>();
+  readonly #reads = new Map<string, PendingRead>();
+  #waiters: Waiter[] = [];
+  #transfer: PendingTransfer | undefined;
+  #readSeq = 0;
+  /** `now()` when the current batch of committed entries began to apply. */
+  #settleNow = 0;
 
-  private stopped = false;
-  private stopping: Promise<void> | undefined;
-  private failure: Error | undefined;
-  private wakeLoop: (() => void) | undefined;
-  private loopDone: Promise<void> = Promise.resolve();
-  private tickTimer: ReturnType<typeof setInterval> | undefined;
-  private leaderWaiters: { resolve: () => void; reject: (e: Error) => void }[] =
-    [];
+  // Snapshots: one at a time, started between two Readies.
+  #snapshotWanted = false;
+  #snapshotRetryAt = 0;
+  #snapshotTask: Promise<void> | undefined;
+  #snapshotDemands: SnapshotDemand[] = [];
 
-  private readonly m: ServerMetrics = {
+  #stopped = false;
+  #stopping: Promise<void> | undefined;
+  #failure: Error | undefined;
+  #wakeLoop: (() => void) | undefined;
+  #loopDone: Promise<void> = Promise.resolve();
+  #cancelTick: (() => void) | undefined;
+
+  readonly #m: ServerMetrics = {
     proposals: 0,
     proposalsCommitted: 0,
     proposalsFailed: 0,
@@ -174,70 +214,92 @@ export class RaftServer<R = unknown> {
     syncs: 0,
     bytesWritten: 0,
     entriesApplied: 0,
+    applyRejected: 0,
     elections: 0,
     leaderships: 0,
     snapshotsTaken: 0,
+    snapshotsFailed: 0,
     snapshotsRestored: 0,
     reads: { linearizable: 0, lease: 0, stale: 0 },
     spoofedMessages: 0,
   };
 
-  private constructor(options: RaftServerOptions<R>, node: RaftNode) {
-    this.node = node;
+  private constructor(
+    options: RaftServerOptions<R>,
+    resolved: ResolvedServerOptions,
+    node: RaftNode,
+  ) {
+    this.#node = node;
     this.id = node.id;
-    this.log = options.log;
-    this.transport = options.transport;
-    this.sm = options.stateMachine;
-    this.tickMs = options.tickMs ?? 100;
-    this.electionTick = options.config.electionTick ?? 10;
-    this.proposalTimeoutMs = options.proposalTimeoutMs ?? 10_000;
-    this.readTimeoutMs = options.readTimeoutMs ?? 10_000;
-    this.snapshotEntries = options.snapshotEntries ?? 100_000;
-    this.snapshotBytes = options.snapshotBytes ?? 64 * 1024 * 1024;
-    const id = node.id;
-    this.logger = options.logger ?? {
-      info: (msg) => console.log(`[raft-io node ${id}] ${msg}`),
-      warn: (msg) => console.warn(`[raft-io node ${id}] ${msg}`),
-    };
-    this.onMembershipChange = options.onMembershipChange;
-    this.onRoleChange = options.onRoleChange;
-    this.onFatal = options.onFatal;
-    this.clock = options.clock ?? (() => performance.now());
-    this.leaseAllowed = options.config.checkQuorum !== false;
+    this.#log = options.log;
+    this.#transport = options.transport;
+    this.#sm = options.stateMachine;
+    this.#o = resolved;
+    this.tickMs = resolved.tickMs;
+    this.#logger = resolved.logger;
+    this.#sched = resolved.scheduler;
+    this.#events = new ServerEvents(resolved.logger);
     const st = node.status();
-    this.termValue = st.term;
-    this.commitKnown = st.commit;
-    this.appliedIndex = st.applied;
-    this.lastSnapshotIndex = options.log.snapshotMeta().index;
+    this.#term = st.term;
+    this.#commit = st.commit;
+    this.#applied = st.applied;
+    this.#snapshotIndex = options.log.snapshotMeta().index;
   }
 
   /**
-   * Restores the state machine from the log's snapshot (if any), creates the
-   * node and starts ticking and serving.
+   * Validates the options, restores the state machine from the log's
+   * snapshot (if any), starts ticking and serving, and resolves once the
+   * state machine has re-applied every entry this node knew to be committed
+   * (so a restarted node answers reads from a caught-up state).
+   *
+   * Rejects with `InvalidConfigError` for bad options (nothing is closed
+   * then), and with the failure when restoring or replaying fails (a
+   * `StateMachineFatalError`, a storage error): the log and the transport
+   * are closed in that case.
    */
   static async start<R>(options: RaftServerOptions<R>): Promise<RaftServer<R>> {
-    const meta = options.log.snapshotMeta();
-    if (meta.index > 0) {
-      await options.stateMachine.restore(options.log.snapshotData());
+    const resolved = resolveServerOptions(options);
+    const log = options.log;
+    const meta = log.snapshotMeta();
+    let server: RaftServer<R>;
+    try {
+      if (meta.index > 0) {
+        await options.stateMachine.restore(log.snapshotData());
+      }
+      const node = new RaftNode(
+        resolved.config,
+        log,
+        options.random,
+        { applied: meta.index },
+      );
+      server = new RaftServer<R>(options, resolved, node);
+    } catch (e) {
+      await closeQuietly(options.transport, log);
+      throw e;
     }
-    const node = new RaftNode(
-      { ...options.config, forwardProposals: false },
-      options.log,
-      options.random,
-      { applied: meta.index },
-    );
-    const server = new RaftServer<R>(options, node);
     server.#begin();
+    const replayTo = Math.min(log.hardState().commit, log.lastIndex());
+    try {
+      await server.#until(
+        () => server.#applied >= replayTo,
+        Infinity,
+        () => new TimeoutError("replay", Infinity),
+      );
+    } catch (e) {
+      await server.stop().catch(() => {});
+      throw server.#failure?.cause ?? e;
+    }
     return server;
   }
 
   #begin(): void {
-    this.transport.onMessage((m, from) => this.#onMessage(m, from));
-    this.transport.onUnreachable?.((peer) => {
-      if (!this.stopped) this.node.reportUnreachable(peer);
+    this.#transport.onMessage((m, from) => this.#onMessage(m, from));
+    this.#transport.onUnreachable?.((peer) => {
+      if (!this.#stopped) this.#node.reportUnreachable(peer);
     });
-    this.tickTimer = setInterval(() => this.#onTick(), this.tickMs);
-    this.loopDone = this.#loop();
+    this.#learnAddresses(this.#node.status().membership);
+    this.#cancelTick = this.#sched.every(this.tickMs, () => this.#onTick());
+    this.#loopDone = this.#loop();
     this.#kick();
   }
 
@@ -245,48 +307,75 @@ export class RaftServer<R = unknown> {
 
   /** This node's role as last reported by the core. */
   get role(): NodeRole {
-    return this.roleValue;
+    return this.#role;
   }
 
   /** The leader this node knows of (0: none). */
   get leaderId(): number {
-    return this.leaderValue;
+    return this.#leader;
   }
 
   /** The node's current term as last reported. */
   get term(): number {
-    return this.termValue;
+    return this.#term;
   }
 
-  /** Index of the last entry applied to the state machine. */
+  /** Index of the last entry applied to the state machine (`lastApplied`). */
   get applied(): number {
-    return this.appliedIndex;
+    return this.#applied;
   }
 
   /** Whether `stop()` was called (or the server failed). */
   get isStopped(): boolean {
-    return this.stopped;
+    return this.#stopped;
+  }
+
+  /** Whether this node learned that it is no longer a member. */
+  get isRemoved(): boolean {
+    return this.#removed;
   }
 
   /** The core's status plus runtime facts. */
   status(): ServerStatus {
     return {
-      ...this.node.status(),
+      ...this.#node.status(),
       tickMs: this.tickMs,
-      snapshotIndex: this.lastSnapshotIndex,
-      pendingProposals: this.proposals.size,
-      pendingReads: this.reads.size + this.appliedWaiters.length,
+      snapshotIndex: this.#snapshotIndex,
+      snapshotInProgress: this.#snapshotTask !== undefined,
+      pendingProposals: this.#proposals.size,
+      pendingReads: this.#reads.size,
+      leaderReady: this.#leaderReady,
+      removed: this.#removed,
     };
   }
 
   /** The server's counters and histograms (live objects; do not modify). */
   metrics(): ServerMetrics {
-    return this.m;
+    return this.#m;
   }
 
   /** The transport's counters. */
   transportStats(): TransportStats {
-    return this.transport.stats();
+    return this.#transport.stats();
+  }
+
+  /**
+   * Subscribes to a lifecycle event; returns the function that
+   * unsubscribes. Listeners run synchronously in the server's loop: keep
+   * them short (a throwing listener is logged and ignored).
+   *
+   * @example
+   * ```ts ignore
+   * const off = server.on("role", ({ role, leaderId }) => console.log(role, leaderId));
+   * server.on("fatal", ({ error }) => console.error(error));
+   * off();
+   * ```
+   */
+  on<K extends keyof ServerEventMap>(
+    type: K,
+    listener: ServerEventListener<K>,
+  ): () => void {
+    return this.#events.on(type, listener);
   }
 
   // ------------------------------------------------------------- requests
@@ -295,34 +384,62 @@ export class RaftServer<R = unknown> {
    * Proposes a command. Resolves with the state machine's result once the
    * entry is committed and applied on this node.
    *
-   * Rejects with `NotLeaderError` (with `leaderId`) on a non-leader,
-   * `OverloadedError` when the leader's uncommitted cap is reached,
-   * `TimeoutError` after the deadline (outcome unknown),
-   * `ProposalDroppedError` when a new leader overwrote the entry,
-   * `StoppedError` when the server stops first.
+   * Rejects at once, before anything reaches the log (definite failures):
+   * `InvalidProposalError` (not a `Uint8Array`, empty, over
+   * `maxProposalBytes`), `NotLeaderError` (with `leaderId`),
+   * `OverloadedError`, `TransferInProgressError`,
+   * `RemovedFromClusterError`, `StoppedError` after `stop()`. Later:
+   * `ApplyError` when the state machine rejected the command (definite),
+   * `ProposalDroppedError` when a new leader overwrote the entry
+   * (definite), `TimeoutError` at the deadline and `StoppedError` when the
+   * server stops first (both: outcome unknown).
    */
-  propose(data: Uint8Array, options?: { timeoutMs?: number }): Promise<R> {
-    if (this.stopped) return Promise.reject(this.failure ?? new StoppedError());
-    if (data.byteLength === 0) {
-      return Promise.reject(
-        new TypeError(
-          "a proposal needs at least one byte (empty entries are the leader's no-ops)",
-        ),
-      );
-    }
+  propose(data: Uint8Array, options?: RequestOptions): Promise<R> {
+    if (this.#stopped) return this.#rejectStopped();
+    let timeoutMs: number;
     let index: number;
     try {
-      index = this.node.propose(data);
+      this.#checkProposal(data);
+      timeoutMs = this.#timeout(options, this.#o.proposalTimeoutMs);
+      index = this.#node.propose(data);
     } catch (e) {
-      this.m.proposalsFailed++;
+      this.#m.proposalsFailed++;
       return Promise.reject(e);
     }
-    this.m.proposals++;
-    const timeoutMs = options?.timeoutMs ?? this.proposalTimeoutMs;
-    const now = performance.now();
-    const p = new Promise<R>((resolve, reject) => {
-      this.proposals.set(index, {
-        term: this.#currentTermFor(index),
+    this.#m.proposals++;
+    const p = this.#track(index, timeoutMs);
+    this.#kick();
+    return p;
+  }
+
+  #checkProposal(data: unknown): void {
+    if (!(data instanceof Uint8Array)) {
+      const what = data === null
+        ? "null"
+        : typeof data === "object"
+        ? (data as object).constructor?.name ?? "object"
+        : typeof data;
+      throw new InvalidProposalError(
+        `a command must be a Uint8Array, got ${what} (encode it first, e.g. with TextEncoder)`,
+      );
+    }
+    if (data.byteLength === 0) {
+      throw new InvalidProposalError(
+        "a command needs at least one byte (empty entries are the leader's no-ops)",
+      );
+    }
+    if (data.byteLength > this.#o.maxProposalBytes) {
+      throw new InvalidProposalError(
+        `${data.byteLength} bytes exceed maxProposalBytes (${this.#o.maxProposalBytes})`,
+      );
+    }
+  }
+
+  #track(index: number, timeoutMs: number): Promise<R> {
+    const now = this.#sched.now();
+    return new Promise<R>((resolve, reject) => {
+      this.#proposals.set(index, {
+        term: this.#log.termAt(index) ?? 0,
         startedAt: now,
         deadline: now + timeoutMs,
         timeoutMs,
@@ -330,12 +447,6 @@ export class RaftServer<R = unknown> {
         reject,
       });
     });
-    this.#kick();
-    return p;
-  }
-
-  #currentTermFor(index: number): number {
-    return this.log.termAt(index) ?? 0;
   }
 
   /**
@@ -346,6 +457,8 @@ export class RaftServer<R = unknown> {
    * - `linearizable` (default): ReadIndex — the leader confirms it is still
    *   leader with a heartbeat round (a follower asks the leader), then waits
    *   until its state machine has applied the leader's commit index (§6.4).
+   *   With the core's `leaseReads` option on, the core itself serves these
+   *   from its tick-based lease instead of a round (see `RaftConfig`).
    * - `lease`: on the leader, skips the heartbeat round while a round
    *   confirmed within the last `(electionTick - 2)` ticks vouches for its
    *   leadership (assumes clocks of the nodes run at similar rates, and
@@ -354,38 +467,43 @@ export class RaftServer<R = unknown> {
    *   followers, and when check-quorum is off.
    * - `stale`: no check: whatever this node has applied.
    */
-  read(
-    options: { consistency?: ReadConsistency; timeoutMs?: number } = {},
-  ): Promise<number> {
-    if (this.stopped) return Promise.reject(this.failure ?? new StoppedError());
+  read(options: ReadOptions = {}): Promise<number> {
+    if (this.#stopped) return this.#rejectStopped();
     const consistency = options.consistency ?? "linearizable";
-    const timeoutMs = options.timeoutMs ?? this.readTimeoutMs;
-    if (consistency === "stale") {
-      this.m.reads.stale++;
-      return Promise.resolve(this.appliedIndex);
-    }
-    const now = performance.now();
-    const leaseNow = this.clock();
-    if (
-      consistency === "lease" && this.leaseAllowed &&
-      this.roleValue === "leader" && this.termValue !== this.noLeaseTerm &&
-      leaseNow <
-        this.leaseConfirmedAt +
-          (this.electionTick - LEASE_MARGIN_TICKS) * this.tickMs
-    ) {
-      this.m.reads.lease++;
-      return this.waitApplied(this.commitKnown, timeoutMs);
-    }
-    const key = `${this.id}:${++this.readSeq}`;
+    let timeoutMs: number;
     try {
-      this.node.readIndex(key);
+      if (
+        consistency !== "linearizable" && consistency !== "lease" &&
+        consistency !== "stale"
+      ) {
+        throw new TypeError(
+          `unknown read consistency ${
+            JSON.stringify(consistency)
+          }: use linearizable, lease or stale`,
+        );
+      }
+      timeoutMs = this.#timeout(options, this.#o.readTimeoutMs);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (consistency === "stale") {
+      this.#m.reads.stale++;
+      return Promise.resolve(this.#applied);
+    }
+    const now = this.#sched.now();
+    if (consistency === "lease" && this.#leaseHeld(now)) {
+      this.#m.reads.lease++;
+      return this.waitApplied(this.#commit, { timeoutMs });
+    }
+    const key = `${this.id}:${++this.#readSeq}`;
+    try {
+      this.#node.readIndex(key);
     } catch (e) {
       return Promise.reject(e);
     }
     const p = new Promise<number>((resolve, reject) => {
-      this.reads.set(key, {
-        startedAt: now,
-        leaseStart: leaseNow,
+      this.#reads.set(key, {
+        leaseStart: now,
         deadline: now + timeoutMs,
         timeoutMs,
         consistency,
@@ -397,158 +515,398 @@ export class RaftServer<R = unknown> {
     return p;
   }
 
-  /** Resolves once the state machine has applied `index` (or rejects after `timeoutMs`). */
-  waitApplied(index: number, timeoutMs = this.readTimeoutMs): Promise<number> {
-    if (this.appliedIndex >= index) return Promise.resolve(this.appliedIndex);
-    if (this.stopped) return Promise.reject(this.failure ?? new StoppedError());
-    return new Promise<number>((resolve, reject) => {
-      this.appliedWaiters.push({
-        index,
-        deadline: performance.now() + timeoutMs,
-        timeoutMs,
-        resolve,
-        reject,
-      });
-    });
+  #leaseHeld(now: number): boolean {
+    const c = this.#o.config;
+    return c.checkQuorum && this.#role === "leader" &&
+      this.#term !== this.#noLeaseTerm &&
+      now <
+        this.#leaseConfirmedAt +
+          (c.electionTick - LEASE_MARGIN_TICKS) * this.tickMs;
+  }
+
+  /** Resolves once the state machine has applied `index` (rejects at the deadline). */
+  waitApplied(index: number, options?: RequestOptions): Promise<number> {
+    if (this.#stopped) return this.#rejectStopped();
+    let timeoutMs: number;
+    try {
+      timeoutMs = this.#timeout(options, this.#o.readTimeoutMs);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (this.#applied >= index) return Promise.resolve(this.#applied);
+    return this.#until(
+      () => this.#applied >= index,
+      this.#sched.now() + timeoutMs,
+      () => new TimeoutError("read", timeoutMs, `waiting to apply ${index}`),
+    ).then(() => this.#applied);
   }
 
   /**
    * Proposes a membership change; resolves with its log index once the
-   * configuration entry is committed and applied here.
+   * configuration entry is committed and applied here. A change made right
+   * after an election, or while the previous change commits, waits for it
+   * (within the deadline) instead of failing.
    *
-   * Rejects with the core's errors (`NotLeaderError`,
-   * `ConfigChangeInProgressError`, `InvalidMembershipChangeError`, ...),
+   * Prefer {@linkcode addVoter}, {@linkcode addLearner} and
+   * {@linkcode removeNode}. Rejects with the core's errors
+   * (`NotLeaderError`, `InvalidMembershipChangeError`, ...),
    * `TimeoutError` or `StoppedError`.
    */
-  changeMembership(
+  async changeMembership(
     change: MembershipChange,
-    options: { timeoutMs?: number } = {},
+    options?: RequestOptions,
   ): Promise<number> {
-    if (this.stopped) return Promise.reject(this.failure ?? new StoppedError());
-    let index: number;
-    try {
-      index = this.node.changeMembership(change);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const timeoutMs = options.timeoutMs ?? this.proposalTimeoutMs;
-    const now = performance.now();
-    const p = new Promise<R>((resolve, reject) => {
-      this.proposals.set(index, {
-        term: this.#currentTermFor(index),
-        startedAt: now,
-        deadline: now + timeoutMs,
-        timeoutMs,
-        resolve,
-        reject,
-      });
-    });
+    this.#throwIfStopped();
+    const timeoutMs = this.#timeout(options, this.#o.proposalTimeoutMs);
+    const deadline = this.#sched.now() + timeoutMs;
+    const index = await this.#whenAccepted(
+      () => this.#node.changeMembership(change),
+      deadline,
+      timeoutMs,
+      "membership change",
+    );
+    const p = this.#track(index, Math.max(1, deadline - this.#sched.now()));
     this.#kick();
-    return p.then(() => index);
+    await p;
+    return index;
   }
 
   /**
-   * Starts a leadership transfer to `to` (thesis §3.10). Returns at once;
-   * watch `leaderId` (or `waitForLeader`) for the outcome.
+   * Adds (or re-addresses) a learner: a member that replicates the log but
+   * does not vote. Resolves with the index of the configuration entry.
    */
-  transferLeadership(to: number): void {
-    if (this.stopped) throw this.failure ?? new StoppedError();
-    this.node.transferLeadership(to);
-    // The target campaigns at once and voters waive stickiness for it (thesis
-    // §3.10), so no lease is safe for the rest of this term.
-    this.leaseConfirmedAt = -Infinity;
-    this.noLeaseTerm = this.node.status().term;
-    this.#kick();
+  addLearner(id: number, options: MemberOptions = {}): Promise<number> {
+    return this.changeMembership({
+      type: "addLearner",
+      id,
+      ...memberInfo(options),
+    }, options);
   }
 
-  /** Starts an election now (useful to bootstrap a cluster quickly in tests). */
-  campaign(): void {
-    if (this.stopped) throw this.failure ?? new StoppedError();
-    this.node.campaign();
-    this.#kick();
-  }
-
-  /** Resolves once this node knows a leader (bounded by `timeoutMs`). */
-  waitForLeader(timeoutMs = 10_000): Promise<number> {
-    if (this.leaderValue !== 0) return Promise.resolve(this.leaderValue);
-    if (this.stopped) return Promise.reject(this.failure ?? new StoppedError());
-    return new Promise<number>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined = undefined;
-      const waiter = {
-        resolve: () => {
-          clearTimeout(timer);
-          resolve(this.leaderValue);
-        },
-        reject: (e: Error) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      timer = setTimeout(() => {
-        this.leaderWaiters = this.leaderWaiters.filter((w) => w !== waiter);
-        reject(new TimeoutError("waiting for a leader", timeoutMs));
-      }, timeoutMs);
-      this.leaderWaiters.push(waiter);
+  /**
+   * Adds a voter safely: adds it as a learner (with its address and
+   * metadata), waits until it has caught up with the leader (within the
+   * core's `learnerCatchUpEntries`), then promotes it — one call, like
+   * openraft's blocking membership change. A node that never starts is
+   * left a learner and the call rejects with `CatchUpTimeoutError`, so the
+   * quorum never grows by a node that cannot vote. `force: true` adds the
+   * voter at once. Resolves with the index of the promoting entry.
+   */
+  async addVoter(id: number, options: AddVoterOptions = {}): Promise<number> {
+    this.#throwIfStopped();
+    const timeoutMs = this.#timeout(options, this.#o.proposalTimeoutMs);
+    const deadline = this.#sched.now() + timeoutMs;
+    const info = memberInfo(options);
+    const remaining = () => ({
+      timeoutMs: Math.max(1, deadline - this.#sched.now()),
     });
+    if (options.force === true) {
+      return await this.changeMembership(
+        { type: "addVoter", id, ...info, force: true },
+        remaining(),
+      );
+    }
+    const m = this.#node.status().membership;
+    if (m.voters.includes(id) || m.outgoing.includes(id)) {
+      throw new InvalidMembershipChangeError(`node ${id} is already a voter`);
+    }
+    if (!m.learners.includes(id) || info.address !== undefined) {
+      await this.changeMembership(
+        m.learners.includes(id)
+          ? { type: "updateNode", id, ...info }
+          : { type: "addLearner", id, ...info },
+        remaining(),
+      );
+    }
+    const lag = this.#o.config.learnerCatchUpEntries;
+    let match = 0;
+    let last = 0;
+    await this.#until(
+      () => {
+        const st = this.#node.status();
+        if (st.role !== "leader") throw new NotLeaderError(st.leader);
+        const pr = st.progress.find((p) => p.id === id);
+        match = pr?.match ?? 0;
+        last = st.lastIndex;
+        return pr !== undefined && pr.recentActive && match + lag >= last;
+      },
+      deadline,
+      () => new CatchUpTimeoutError(id, match, last, timeoutMs),
+    );
+    return await this.changeMembership({ type: "addVoter", id }, remaining());
+  }
+
+  /** Removes a voter or learner. Resolves with the index of the configuration entry. */
+  removeNode(id: number, options?: RequestOptions): Promise<number> {
+    return this.changeMembership({ type: "removeNode", id }, options);
+  }
+
+  /**
+   * Transfers leadership (thesis §3.10) to voter `to`, or by default to the
+   * most caught-up voter, and resolves with the new leader's id once it
+   * has taken over. Rejects with `TransferAbandonedError` when the core
+   * abandoned it (the target did not take over within an election timeout)
+   * or another node won, `NotLeaderError` on a non-leader, the core's
+   * `InvalidTransferTargetError`, `StoppedError`.
+   */
+  async transferLeadership(
+    to?: number,
+    options?: RequestOptions,
+  ): Promise<number> {
+    this.#throwIfStopped();
+    const timeoutMs = this.#timeout(options, this.#o.proposalTimeoutMs);
+    const deadline = this.#sched.now() + timeoutMs;
+    if (this.#transfer !== undefined) {
+      await this.#until(() => this.#transfer === undefined, deadline, () =>
+        new TimeoutError("leadership transfer", timeoutMs));
+    }
+    const target = to ?? this.#mostCaughtUpVoter();
+    await this.#whenAccepted(
+      () => {
+        this.#node.transferLeadership(target);
+        // The target campaigns at once and voters waive stickiness for it
+        // (thesis §3.10), so no lease is safe for the rest of this term.
+        this.#leaseConfirmedAt = -Infinity;
+        this.#noLeaseTerm = this.#term;
+      },
+      deadline,
+      timeoutMs,
+      "leadership transfer",
+    );
+    if (target === this.id) return this.id;
+    const p = new Promise<number>((resolve, reject) => {
+      this.#transfer = { target, deadline, resolve, reject };
+    });
+    this.#kick();
+    return await p;
+  }
+
+  #mostCaughtUpVoter(): number {
+    const st = this.#node.status();
+    if (st.role !== "leader") throw new NotLeaderError(st.leader);
+    let best = 0;
+    let bestMatch = -1;
+    for (const pr of st.progress) {
+      if (pr.id === this.id || pr.isLearner) continue;
+      if (!st.membership.voters.includes(pr.id)) continue;
+      if (pr.match > bestMatch) {
+        best = pr.id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === 0) {
+      throw new InvalidTransferTargetError(
+        this.id,
+        "there is no other voter to transfer leadership to",
+      );
+    }
+    return best;
+  }
+
+  /** Starts an election now (useful to bootstrap a cluster quickly in tests). Throws `StoppedError` after `stop()`. */
+  campaign(): void {
+    this.#throwIfStopped();
+    this.#node.campaign();
+    this.#kick();
+  }
+
+  /**
+   * Resolves with the leader's id once this node knows a leader; with
+   * `ready: true`, once that leader has committed an entry of its term (it
+   * then serves linearizable reads and accepts membership changes without
+   * waiting). Rejects with `TimeoutError` (default 10 s) or `StoppedError`.
+   */
+  waitForLeader(options: WaitForLeaderOptions | number = {}): Promise<number> {
+    if (this.#stopped) return this.#rejectStopped();
+    const o = typeof options === "number" ? { timeoutMs: options } : options;
+    let timeoutMs: number;
+    try {
+      timeoutMs = this.#timeout(o, 10_000);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const ready = o.ready === true;
+    const known = () =>
+      this.#leader !== 0 && (!ready || this.#leaderReady) && !this.#removed;
+    if (known()) return Promise.resolve(this.#leader);
+    return this.#until(
+      known,
+      this.#sched.now() + timeoutMs,
+      () =>
+        new TimeoutError(
+          ready ? "waiting for a ready leader" : "waiting for a leader",
+          timeoutMs,
+        ),
+    ).then(() => this.#leader);
+  }
+
+  /**
+   * Takes a snapshot now (or joins the one in progress when it covers
+   * everything applied at the call) and resolves with the index it covers.
+   * Rejects with `SnapshotFailedError` or `StoppedError`.
+   */
+  takeSnapshot(): Promise<number> {
+    if (this.#stopped) return this.#rejectStopped();
+    if (this.#applied <= this.#snapshotIndex) {
+      return Promise.resolve(this.#snapshotIndex);
+    }
+    const p = new Promise<number>((resolve, reject) => {
+      this.#snapshotDemands.push({ minIndex: this.#applied, resolve, reject });
+    });
+    this.#snapshotWanted = true;
+    this.#snapshotRetryAt = 0;
+    this.#kick();
+    return p;
   }
 
   /**
    * Stops ticking and serving, settles every pending Promise with
-   * `StoppedError`, then closes the transport and the log. Idempotent.
+   * `StoppedError`, waits for a snapshot being written, then closes the
+   * transport and the log. Idempotent.
    */
   stop(): Promise<void> {
-    if (this.stopping === undefined) this.stopping = this.#shutdown();
-    return this.stopping;
+    this.#stopping ??= this.#shutdown();
+    return this.#stopping;
   }
 
   // ------------------------------------------------------------- internals
 
-  async #shutdown(): Promise<void> {
-    this.stopped = true;
-    if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
-    this.tickTimer = undefined;
-    this.#kick();
-    await this.loopDone;
-    this.#failAll(this.failure ?? new StoppedError());
-    try {
-      await this.transport.close();
-    } finally {
-      await this.log.close();
+  #throwIfStopped(): void {
+    if (this.#stopped) throw this.#failure ?? new StoppedError();
+  }
+
+  #rejectStopped<T>(): Promise<T> {
+    return Promise.reject(this.#failure ?? new StoppedError());
+  }
+
+  #timeout(options: RequestOptions | undefined, fallback: number): number {
+    return positiveMs("timeoutMs", options?.timeoutMs, fallback);
+  }
+
+  /**
+   * Runs `attempt` until the core accepts it: a `ConfigChangeInProgressError`
+   * (the leader has not committed an entry of its term yet, or the previous
+   * change is not committed) is retried after each tick until `deadline`.
+   */
+  async #whenAccepted<T>(
+    attempt: () => T,
+    deadline: number,
+    timeoutMs: number,
+    what: string,
+  ): Promise<T> {
+    while (true) {
+      this.#throwIfStopped();
+      try {
+        return attempt();
+      } catch (e) {
+        if (!(e instanceof ConfigChangeInProgressError)) throw e;
+        if (this.#sched.now() >= deadline) {
+          throw new TimeoutError(what, timeoutMs, e.message);
+        }
+      }
+      await this.#sleep(Math.min(this.tickMs, deadline - this.#sched.now()));
     }
   }
 
-  #failAll(error: Error): void {
-    for (const p of this.proposals.values()) {
-      this.m.proposalsFailed++;
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.#sched.after(Math.max(0, ms), resolve));
+  }
+
+  /** Resolves when `done()` holds (checked after each batch and tick), rejects at `deadline`. */
+  #until(
+    done: () => boolean,
+    deadline: number,
+    expired: () => Error,
+  ): Promise<void> {
+    if (this.#stopped) return this.#rejectStopped();
+    try {
+      if (done()) return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ done, deadline, resolve, reject, expired });
+    });
+  }
+
+  #checkWaiters(now: number): void {
+    if (this.#waiters.length === 0) return;
+    const keep: Waiter[] = [];
+    for (const w of this.#waiters) {
+      let settled = false;
+      try {
+        if (w.done()) {
+          w.resolve();
+          settled = true;
+        }
+      } catch (e) {
+        w.reject(e instanceof Error ? e : new Error(String(e)));
+        settled = true;
+      }
+      if (settled) continue;
+      if (w.deadline <= now) w.reject(w.expired());
+      else keep.push(w);
+    }
+    this.#waiters = keep;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#stop(this.#failure ?? new StoppedError());
+    await this.#loopDone;
+    await this.#snapshotTask;
+    await closeQuietly(this.#transport, this.#log, true);
+  }
+
+  /** Stops the timers and loop and settles everything with `error`. */
+  #stop(error: Error): void {
+    this.#stopped = true;
+    this.#cancelTick?.();
+    this.#cancelTick = undefined;
+    this.#kick();
+    for (const p of this.#proposals.values()) {
+      this.#m.proposalsFailed++;
       p.reject(error);
     }
-    this.proposals.clear();
-    for (const r of this.reads.values()) r.reject(error);
-    this.reads.clear();
-    for (const w of this.appliedWaiters) w.reject(error);
-    this.appliedWaiters = [];
-    for (const w of this.leaderWaiters) w.reject(error);
-    this.leaderWaiters = [];
+    this.#proposals.clear();
+    for (const r of this.#reads.values()) r.reject(error);
+    this.#reads.clear();
+    for (const w of this.#waiters) w.reject(error);
+    this.#waiters = [];
+    this.#transfer?.reject(error);
+    this.#transfer = undefined;
+    for (const d of this.#snapshotDemands) d.reject(error);
+    this.#snapshotDemands = [];
+  }
+
+  #fail(e: unknown): void {
+    if (this.#stopped) return;
+    const error = e instanceof Error ? e : new Error(String(e));
+    this.#logger.error(`fatal: ${error.message}; stopping the server`);
+    this.#failure = new StoppedError(`failed: ${error.message}`, {
+      cause: error,
+    });
+    this.#stop(this.#failure);
+    this.#events.emit("fatal", { error });
   }
 
   #kick(): void {
-    const w = this.wakeLoop;
+    const w = this.#wakeLoop;
     if (w !== undefined) {
-      this.wakeLoop = undefined;
+      this.#wakeLoop = undefined;
       w();
     }
   }
 
   #onMessage(m: Message, from: number): void {
-    if (this.stopped) return;
+    if (this.#stopped) return;
     if (m.from !== from || m.to !== this.id) {
-      this.m.spoofedMessages++;
+      this.#m.spoofedMessages++;
       return;
     }
     try {
-      this.node.step(m);
+      this.#node.step(m);
     } catch (e) {
-      this.logger.warn(
+      this.#logger.warn(
         `dropped a ${m.type} from node ${from}: ${
           e instanceof Error ? e.message : String(e)
         }`,
@@ -559,173 +917,230 @@ export class RaftServer<R = unknown> {
   }
 
   #onTick(): void {
-    if (this.stopped) return;
-    this.node.tick();
-    this.#expire(performance.now());
+    if (this.#stopped) return;
+    this.#node.tick();
+    const now = this.#sched.now();
+    this.#expire(now);
+    this.#checkWaiters(now);
+    this.#checkTransfer(now);
     this.#kick();
   }
 
-  /** Rejects every request past its deadline. */
+  /** Rejects every proposal and read past its deadline. */
   #expire(now: number): void {
-    for (const [index, p] of this.proposals) {
+    for (const [index, p] of this.#proposals) {
       if (p.deadline <= now) {
-        this.proposals.delete(index);
-        this.m.proposalsFailed++;
+        this.#proposals.delete(index);
+        this.#m.proposalsFailed++;
         p.reject(
           new TimeoutError("proposal", p.timeoutMs, `log index ${index}`),
         );
       }
     }
-    for (const [key, r] of this.reads) {
+    for (const [key, r] of this.#reads) {
       if (r.deadline <= now) {
-        this.reads.delete(key);
+        this.#reads.delete(key);
         r.reject(
           new TimeoutError(
             "read",
             r.timeoutMs,
-            this.leaderValue === 0 ? "no leader known" : undefined,
+            this.#leader === 0 ? "no leader known" : undefined,
           ),
         );
       }
     }
-    if (this.appliedWaiters.length > 0) {
-      const keep: AppliedWaiter[] = [];
-      for (const w of this.appliedWaiters) {
-        if (w.deadline <= now) w.reject(new TimeoutError("read", w.timeoutMs));
-        else keep.push(w);
-      }
-      this.appliedWaiters = keep;
-    }
   }
 
   async #loop(): Promise<void> {
-    while (!this.stopped) {
-      if (!this.node.hasReady()) {
-        await new Promise<void>((resolve) => (this.wakeLoop = resolve));
-        continue;
-      }
+    while (!this.#stopped) {
       try {
-        await this.#handleReady(this.node.ready());
+        if (this.#snapshotDue()) await this.#beginSnapshot();
+        if (!this.#node.hasReady()) {
+          await new Promise<void>((resolve) => (this.#wakeLoop = resolve));
+          continue;
+        }
+        await this.#handleReady(this.#node.ready());
       } catch (e) {
         // Storage or state machine failure: continuing could break safety.
-        const error = e instanceof Error ? e : new Error(String(e));
-        this.logger.warn(`fatal: ${error.message}; stopping the server`);
-        this.failure = new StoppedError(`failed: ${error.message}`);
-        this.stopped = true;
-        if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
-        this.tickTimer = undefined;
-        this.#failAll(this.failure);
-        try {
-          this.onFatal?.(error);
-        } catch {
-          // a failing callback changes nothing: the server is stopped
-        }
+        this.#fail(e);
         return;
       }
     }
   }
 
   async #handleReady(rd: Ready): Promise<void> {
-    if (rd.softState !== undefined) {
-      this.#onSoftState(rd.softState.role, rd.softState.leader);
-    }
+    if (rd.softState !== undefined) this.#onSoftState(rd);
     if (rd.hardState !== undefined) {
-      if (rd.hardState.term !== this.termValue) {
-        this.termValue = rd.hardState.term;
-        this.leaseConfirmedAt = -Infinity;
+      if (rd.hardState.term !== this.#term) {
+        this.#term = rd.hardState.term;
+        this.#leaseConfirmedAt = -Infinity;
       }
-      this.commitKnown = rd.hardState.commit;
+      this.#commit = rd.hardState.commit;
     }
-    for (const msg of rd.messages) this.transport.send(msg.to, msg);
+    for (const msg of rd.messages) this.#transport.send(msg.to, msg);
     // The sync runs while committed entries are applied: they are already
     // durable on a quorum (and, on the leader, locally: it counts itself
     // only for what it persisted), so the state machine need not wait for
     // this batch's new entries to reach the disk.
     let sync: Promise<void> | undefined;
-    const t0 = performance.now();
+    const t0 = this.#sched.now();
     if (rd.mustSync) {
-      sync = this.log.sync();
+      sync = this.#log.sync();
       sync.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
     }
-    if (rd.membership !== undefined && this.onMembershipChange !== undefined) {
-      try {
-        this.onMembershipChange(rd.membership);
-      } catch (e) {
-        this.logger.warn(
-          `onMembershipChange threw: ${
-            e instanceof Error ? e.message : String(e)
-          }`,
-        );
-      }
+    if (rd.membership !== undefined) {
+      this.#learnAddresses(rd.membership);
+      this.#events.emit("membership", { membership: rd.membership });
     }
     if (rd.snapshot !== undefined) {
       await this.#restoreSnapshot(rd.snapshot.meta.index, rd.snapshot.data);
     }
     // One clock reading per batch for the commit latencies of its entries.
-    this.settleNow = performance.now();
-    for (const entry of rd.committedEntries) {
-      const pending = this.#applyEntry(entry);
+    this.#settleNow = this.#sched.now();
+    const entries = rd.committedEntries;
+    for (let i = 0; i < entries.length; i++) {
+      const pending = this.#applyEntry(entries[i]);
       if (pending !== undefined) {
         await pending;
-        this.settleNow = performance.now();
+        this.#settleNow = this.#sched.now();
       }
     }
     if (sync !== undefined) {
       await sync;
-      this.m.fsyncLatency.observe(performance.now() - t0);
-      this.m.syncs++;
-      for (const e of rd.entries) this.m.bytesWritten += e.data.byteLength + 24;
+      this.#m.fsyncLatency.observe(this.#sched.now() - t0);
+      this.#m.syncs++;
+      for (const e of rd.entries) this.#m.bytesWritten += e.data.byteLength + 24;
     }
     // Votes and acknowledgements promise durability: only after the sync.
-    for (const msg of rd.persistedMessages) this.transport.send(msg.to, msg);
+    for (const msg of rd.persistedMessages) this.#transport.send(msg.to, msg);
     this.#releaseReads(rd);
-    this.#releaseAppliedWaiters();
-    this.node.advance(rd);
-    if (this.#snapshotDue()) await this.#takeSnapshot();
+    this.#node.advance(rd);
+    if (rd.snapshotHint !== undefined) this.#snapshotWanted = true;
+    this.#updateReadiness();
+    if (entries.length > 0 && this.#events.has("applied")) {
+      this.#events.emit("applied", { index: this.#applied });
+    }
+    const now = this.#sched.now();
+    this.#checkWaiters(now);
+    this.#checkTransfer(now);
   }
 
-  #onSoftState(role: NodeRole, leader: number): void {
-    const was = this.roleValue;
-    this.roleValue = role;
-    const leaderChanged = leader !== this.leaderValue;
-    this.leaderValue = leader;
-    if (role === "candidate" && was !== "candidate") this.m.elections++;
+  #onSoftState(rd: Ready): void {
+    const { role, leader } = rd.softState!;
+    const was = this.#role;
+    const leaderChanged = leader !== this.#leader;
+    this.#role = role;
+    this.#leader = leader;
+    if (role === "candidate" && was !== "candidate") this.#m.elections++;
     if (role === "leader" && was !== "leader") {
-      this.m.leaderships++;
-      this.logger.info(`became leader in term ${this.node.status().term}`);
+      this.#m.leaderships++;
+      this.#logger.info(`became leader in term ${this.#node.status().term}`);
     }
-    if (role !== "leader") this.leaseConfirmedAt = -Infinity;
-    if (leaderChanged && leader !== 0) {
-      const waiters = this.leaderWaiters;
-      this.leaderWaiters = [];
-      for (const w of waiters) w.resolve();
+    if (role !== "leader") this.#leaseConfirmedAt = -Infinity;
+    if (rd.softState!.removed && !this.#removed) {
+      this.#removed = true;
+      const m = this.#node.status().membership;
+      const members = [...new Set([...m.voters, ...m.outgoing, ...m.learners])]
+        .sort((a, b) => a - b);
+      this.#logger.warn(
+        `this node was removed from the cluster (members: ${
+          members.join(", ") || "none known"
+        }); it no longer campaigns or serves`,
+      );
+      this.#events.emit("membership", { membership: m });
+      this.#events.emit("removed", { members });
     }
-    if (this.onRoleChange !== undefined) {
+    if (was !== role || leaderChanged) {
+      this.#events.emit("role", { role, leaderId: leader, term: this.#term });
+    }
+  }
+
+  /** A leader is ready once an entry of its term is committed (§8); any node sees that from its commit index. */
+  #updateReadiness(): void {
+    const ready = this.#leader !== 0 &&
+      this.#log.termAt(this.#commit) === this.#term;
+    if (ready === this.#leaderReady) return;
+    this.#leaderReady = ready;
+    if (ready && this.#role === "leader") {
+      this.#events.emit("leaderReady", { term: this.#term });
+    }
+  }
+
+  /** Tells the transport the address of every member that has one (a no-op for transports without `addPeer`). */
+  #learnAddresses(m: Membership): void {
+    const add = this.#transport.addPeer;
+    if (add === undefined) return;
+    const nodes: Record<number, MemberInfo> = m.nodes ?? {};
+    for (const key of Object.keys(nodes)) {
+      const id = Number(key);
+      const address = nodes[id].address;
+      if (id === this.id || address === "") continue;
       try {
-        this.onRoleChange(role, leader);
+        add.call(this.#transport, id, address);
       } catch (e) {
-        this.logger.warn(
-          `onRoleChange threw: ${e instanceof Error ? e.message : String(e)}`,
+        this.#logger.warn(
+          `cannot use address ${JSON.stringify(address)} of node ${id}: ${
+            e instanceof Error ? e.message : String(e)
+          }`,
         );
       }
     }
   }
 
-  async #restoreSnapshot(
-    index: number,
-    data: Uint8Array,
-  ): Promise<void> {
-    await this.sm.restore(data);
-    this.appliedIndex = index;
-    this.lastSnapshotIndex = index;
-    this.bytesSinceSnapshot = 0;
-    this.m.snapshotsRestored++;
-    this.logger.info(`restored a snapshot from the leader at index ${index}`);
+  #checkTransfer(now: number): void {
+    const t = this.#transfer;
+    if (t === undefined) return;
+    let error: Error | undefined;
+    if (this.#leader === t.target && this.#role !== "leader") {
+      this.#transfer = undefined;
+      t.resolve(t.target);
+      return;
+    }
+    if (this.#role !== "leader" && this.#leader !== 0) {
+      error = new TransferAbandonedError(
+        t.target,
+        this.#leader,
+        "another node won the election",
+      );
+    } else if (
+      this.#role === "leader" && this.#node.status().leadTransferee === 0
+    ) {
+      error = new TransferAbandonedError(
+        t.target,
+        this.id,
+        "the target did not take over within an election timeout (is it running and caught up?)",
+      );
+    } else if (now >= t.deadline) {
+      error = new TransferAbandonedError(
+        t.target,
+        this.#leader,
+        "the deadline passed",
+      );
+    }
+    if (error !== undefined) {
+      this.#transfer = undefined;
+      t.reject(error);
+    }
+  }
+
+  async #restoreSnapshot(index: number, data: Uint8Array): Promise<void> {
+    const t0 = this.#sched.now();
+    await this.#sm.restore(data);
+    this.#applied = index;
+    this.#snapshotIndex = index;
+    this.#m.snapshotsRestored++;
+    this.#logger.info(`restored a snapshot from the leader at index ${index}`);
+    this.#events.emit("snapshot", {
+      kind: "restored",
+      index,
+      bytes: data.byteLength,
+      durationMs: this.#sched.now() - t0,
+    });
     // Proposals at or below the snapshot: their fate is not visible here.
-    for (const [i, p] of this.proposals) {
+    for (const [i, p] of this.#proposals) {
       if (i <= index) {
-        this.proposals.delete(i);
-        this.m.proposalsFailed++;
+        this.#proposals.delete(i);
+        this.#m.proposalsFailed++;
         p.reject(
           new TimeoutError(
             "proposal",
@@ -739,113 +1154,206 @@ export class RaftServer<R = unknown> {
 
   /** Applies one entry; returns a Promise only when the state machine did. */
   #applyEntry(entry: Entry): Promise<void> | undefined {
-    if (entry.kind === "normal" && entry.data.byteLength > 0) {
-      const out = this.sm.apply(entry);
-      this.m.entriesApplied++;
-      this.bytesSinceSnapshot += entry.data.byteLength;
-      if (out instanceof Promise) {
-        return out.then((r) => this.#settle(entry, r));
-      }
-      this.#settle(entry, out);
+    if (entry.kind !== "normal" || entry.data.byteLength === 0) {
+      this.#settle(entry, undefined, undefined);
       return undefined;
     }
-    this.#settle(entry, undefined);
+    let out: R | Promise<R>;
+    try {
+      out = this.#sm.apply(entry);
+    } catch (e) {
+      this.#rejected(entry, e);
+      return undefined;
+    }
+    if (out instanceof Promise) {
+      return out.then(
+        (r) => {
+          this.#m.entriesApplied++;
+          this.#settle(entry, r, undefined);
+        },
+        (e) => this.#rejected(entry, e),
+      );
+    }
+    this.#m.entriesApplied++;
+    this.#settle(entry, out, undefined);
     return undefined;
   }
 
+  /** `apply` threw: a rejected command (every replica rejects it alike), unless the state machine says it is broken. */
+  #rejected(entry: Entry, e: unknown): void {
+    if (e instanceof StateMachineFatalError) throw e;
+    this.#m.entriesApplied++;
+    this.#m.applyRejected++;
+    this.#settle(entry, undefined, new ApplyError(entry.index, e));
+  }
+
   /** Marks `entry` applied and settles the proposal waiting for it. */
-  #settle(entry: Entry, result: R | undefined): void {
-    this.appliedIndex = entry.index;
-    const p = this.proposals.get(entry.index);
+  #settle(entry: Entry, result: R | undefined, error: Error | undefined): void {
+    this.#applied = entry.index;
+    const p = this.#proposals.get(entry.index);
     if (p === undefined) return;
-    this.proposals.delete(entry.index);
-    if (p.term === entry.term) {
-      this.m.proposalsCommitted++;
-      this.m.commitLatency.observe(this.settleNow - p.startedAt);
-      p.resolve(result as R);
-    } else {
-      this.m.proposalsFailed++;
+    this.#proposals.delete(entry.index);
+    if (p.term !== entry.term) {
+      this.#m.proposalsFailed++;
       p.reject(
         new ProposalDroppedError(
           `log index ${entry.index} was taken by an entry of term ${entry.term}`,
         ),
       );
+    } else if (error !== undefined) {
+      this.#m.proposalsFailed++;
+      p.reject(error);
+    } else {
+      this.#m.proposalsCommitted++;
+      this.#m.commitLatency.observe(this.#settleNow - p.startedAt);
+      p.resolve(result as R);
     }
   }
 
   #releaseReads(rd: Ready): void {
     for (const rs of rd.readStates) {
-      const key = new TextDecoder().decode(rs.context);
-      const r = this.reads.get(key);
+      const key = decoder.decode(rs.context);
+      const r = this.#reads.get(key);
       if (r === undefined) continue;
-      this.reads.delete(key);
+      this.#reads.delete(key);
       if (
-        this.roleValue === "leader" && this.termValue !== this.noLeaseTerm &&
-        r.leaseStart > this.leaseConfirmedAt
+        this.#role === "leader" && this.#term !== this.#noLeaseTerm &&
+        r.leaseStart > this.#leaseConfirmedAt
       ) {
-        this.leaseConfirmedAt = r.leaseStart;
+        this.#leaseConfirmedAt = r.leaseStart;
       }
-      this.m.reads[r.consistency]++;
-      if (this.appliedIndex >= rs.index) {
+      this.#m.reads[r.consistency]++;
+      if (this.#applied >= rs.index) {
         r.resolve(rs.index);
-      } else {
-        const { resolve, reject } = r;
-        this.appliedWaiters.push({
-          index: rs.index,
-          deadline: r.deadline,
-          timeoutMs: r.timeoutMs,
-          resolve,
-          reject,
-        });
+        continue;
       }
+      const index = rs.index;
+      this.#waiters.push({
+        done: () => this.#applied >= index,
+        deadline: r.deadline,
+        resolve: () => r.resolve(index),
+        reject: r.reject,
+        expired: () => new TimeoutError("read", r.timeoutMs),
+      });
     }
   }
 
-  #releaseAppliedWaiters(): void {
-    if (this.appliedWaiters.length === 0) return;
-    const keep: AppliedWaiter[] = [];
-    for (const w of this.appliedWaiters) {
-      if (w.index <= this.appliedIndex) w.resolve(w.index);
-      else keep.push(w);
-    }
-    this.appliedWaiters = keep;
-  }
+  // ------------------------------------------------------------- snapshots
 
   #snapshotDue(): boolean {
-    if (this.appliedIndex <= this.lastSnapshotIndex) return false;
-    return (this.snapshotEntries > 0 &&
-      this.appliedIndex - this.lastSnapshotIndex >= this.snapshotEntries) ||
-      (this.snapshotBytes > 0 && this.bytesSinceSnapshot >= this.snapshotBytes);
+    return this.#snapshotWanted && this.#snapshotTask === undefined &&
+      this.#applied > this.#snapshotIndex &&
+      this.#sched.now() >= this.#snapshotRetryAt;
   }
 
-  async #takeSnapshot(): Promise<void> {
-    const index = this.appliedIndex;
-    const data = await readSnapshot(await this.sm.snapshot());
-    this.node.snapshotTaken(index, data);
-    this.lastSnapshotIndex = index;
-    this.bytesSinceSnapshot = 0;
-    this.m.snapshotsTaken++;
+  /**
+   * Takes the state machine's view at the applied index (between two
+   * Readies, so nothing else is applied meanwhile), then serializes and
+   * saves it off the loop.
+   */
+  async #beginSnapshot(): Promise<void> {
+    this.#snapshotWanted = false;
+    const index = this.#applied;
+    const t0 = this.#sched.now();
+    let done!: () => void;
+    this.#snapshotTask = new Promise<void>((resolve) => (done = resolve));
+    try {
+      const source = await this.#sm.snapshot();
+      void this.#finishSnapshot(index, t0, source).finally(() => {
+        this.#snapshotTask = undefined;
+        done();
+        this.#kick();
+      });
+    } catch (e) {
+      this.#snapshotTask = undefined;
+      done();
+      if (e instanceof StateMachineFatalError) throw e;
+      this.#snapshotFailed(index, e);
+    }
+  }
+
+  async #finishSnapshot(
+    index: number,
+    t0: number,
+    source: Awaited<ReturnType<StateMachine<R>["snapshot"]>>,
+  ): Promise<void> {
+    let data: Uint8Array | undefined;
+    try {
+      data = await readSnapshotSource(
+        source,
+        this.#sched,
+        () => this.#stopped,
+      );
+      if (data === undefined || this.#stopped) return;
+      // A snapshot restored from the leader meanwhile may already cover it.
+      if (index > this.#log.snapshotMeta().index) {
+        this.#node.snapshotTaken(index, data);
+      }
+    } catch (e) {
+      if (e instanceof StateMachineFatalError) this.#fail(e);
+      else this.#snapshotFailed(index, e);
+      return;
+    }
+    if (index > this.#snapshotIndex) this.#snapshotIndex = index;
+    this.#m.snapshotsTaken++;
+    const durationMs = this.#sched.now() - t0;
+    this.#logger.info(
+      `took a snapshot at index ${index} (${data.byteLength} bytes, ${
+        durationMs.toFixed(0)
+      } ms)`,
+    );
+    this.#events.emit("snapshot", {
+      kind: "taken",
+      index,
+      bytes: data.byteLength,
+      durationMs,
+    });
+    const keep: SnapshotDemand[] = [];
+    for (const d of this.#snapshotDemands) {
+      if (d.minIndex <= this.#snapshotIndex) d.resolve(this.#snapshotIndex);
+      else keep.push(d);
+    }
+    this.#snapshotDemands = keep;
+    if (keep.length > 0) this.#snapshotWanted = true;
+  }
+
+  #snapshotFailed(index: number, cause: unknown): void {
+    const error = new SnapshotFailedError(index, cause);
+    this.#m.snapshotsFailed++;
+    this.#logger.warn(error.message);
+    this.#snapshotWanted = true;
+    this.#snapshotRetryAt = this.#sched.now() + this.#o.snapshotRetryMs;
+    for (const d of this.#snapshotDemands) d.reject(error);
+    this.#snapshotDemands = [];
+    this.#events.emit("snapshotFailed", { index, error });
   }
 }
 
-/** The bytes of a snapshot source (interim: whole; streaming comes with the log's chunked snapshots). */
-async function readSnapshot(source: SnapshotSource): Promise<Uint8Array> {
-  if (source instanceof Uint8Array) return source;
-  const parts: Uint8Array[] = [];
-  let size = 0;
+function memberInfo(
+  o: MemberOptions,
+): { address?: string; metadata?: string } {
+  const info: { address?: string; metadata?: string } = {};
+  if (o.address !== undefined) info.address = o.address;
+  if (o.metadata !== undefined) info.metadata = o.metadata;
+  return info;
+}
+
+/** Closes the transport, then the log; with `rethrow`, the first failure is thrown after both were tried. */
+async function closeQuietly(
+  transport: RaftTransport<Message>,
+  log: RaftLog,
+  rethrow = false,
+): Promise<void> {
+  let first: unknown;
   try {
-    for await (const chunk of source.chunks()) {
-      parts.push(chunk);
-      size += chunk.byteLength;
-    }
-  } finally {
-    source.release?.();
+    await transport.close();
+  } catch (e) {
+    first = e;
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
+  try {
+    await log.close();
+  } catch (e) {
+    first ??= e;
   }
-  return out;
+  if (rethrow && first !== undefined) throw first;
 }

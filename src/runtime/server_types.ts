@@ -1,6 +1,6 @@
 /**
- * The public types of `RaftServer`: its options, status, metrics
- * and logger.
+ * The public types of `RaftServer`: its options, status, metrics and
+ * events.
  *
  * @module
  */
@@ -13,61 +13,139 @@ import type {
   RaftConfig,
 } from "../core/mod.ts";
 import type { RaftLog } from "../log/raft_log.ts";
+import type { Logger } from "../logger.ts";
 import type { RaftTransport } from "../transport/raft_transport.ts";
 import type { Histogram } from "./metrics.ts";
+import type { Scheduler } from "./scheduler.ts";
 import type { StateMachine } from "./state_machine.ts";
 
 /** Read consistency levels of `RaftServer.read`. */
 export type ReadConsistency = "linearizable" | "lease" | "stale";
 
-/** Where the server reports what happens. */
-export interface ServerLogger {
-  /** Notable events (elections, snapshots). */
-  info(message: string): void;
-  /** Problems the server survives. */
-  warn(message: string): void;
-}
-
-/** Options of `RaftServer.start`. */
+/** Options of `RaftServer.start`. Every number is validated (`InvalidConfigError` naming the option). */
 export interface RaftServerOptions<R> {
-  /** The node's Raft configuration (`forwardProposals` is forced off: the server answers `NotLeaderError`). */
+  /**
+   * The node's Raft configuration, including the snapshot policy
+   * (`snapshotThreshold`, `snapshotThresholdBytes`) and the founding
+   * members' addresses (`nodes`). `forwardProposals` is forced off: the
+   * server answers `NotLeaderError` with the leader's id.
+   */
   config: RaftConfig;
-  /** The node's log (opened). The server closes it on `stop()`. */
+  /** The node's log (opened). The server closes it on `stop()` and when `start()` fails. */
   log: RaftLog;
-  /** The transport (started). The server closes it on `stop()`. */
+  /** The transport (started). The server closes it on `stop()` and when `start()` fails. */
   transport: RaftTransport<Message>;
   /** The application's state machine. */
   stateMachine: StateMachine<R>;
-  /** Milliseconds per tick (default 100: with electionTick 10 an election timeout is 1-2 s). */
+  /**
+   * Milliseconds per tick: with `electionTick` 10 an election timeout is
+   * 10-20 ticks.
+   * @default {100}
+   */
   tickMs?: number;
-  /** Default deadline of a proposal, ms (default 10,000). */
+  /**
+   * Default deadline of a proposal or membership change, ms.
+   * @default {10000}
+   */
   proposalTimeoutMs?: number;
-  /** Default deadline of a read, ms (default 10,000). */
+  /**
+   * Default deadline of a read, ms.
+   * @default {10000}
+   */
   readTimeoutMs?: number;
-  /** Take a snapshot after this many applied entries (default 100,000, as etcd; 0 = never by count). */
-  snapshotEntries?: number;
-  /** Take a snapshot after this many applied command bytes (default 64 MiB; 0 = never by size). */
-  snapshotBytes?: number;
+  /**
+   * Largest proposal accepted, bytes; larger ones are refused with
+   * `InvalidProposalError` before they reach the log. Keep it below the
+   * transport's frame limit.
+   * @default {8388608}
+   */
+  maxProposalBytes?: number;
+  /**
+   * Wait after a failed snapshot before the next attempt, ms.
+   * @default {5000}
+   */
+  snapshotRetryMs?: number;
   /** Randomness for election timeouts (default: seeded from the node id). */
   random?: () => number;
-  /** Where events go (default: console, prefixed with the node id). */
-  logger?: ServerLogger;
-  /** Called after a configuration change was appended (it is in effect from then on, §6). */
-  onMembershipChange?: (membership: Membership) => void;
-  /** Called when this node's role or known leader changes. */
-  onRoleChange?: (role: NodeRole, leaderId: number) => void;
+  /** Where the server reports what happens (default: console at `info`, prefixed with the node id). Give the transport the same one. */
+  logger?: Logger;
   /**
-   * Monotonic milliseconds used to time leader leases (default
-   * `performance.now`). Tests inject their own to step over a lease.
+   * Time and timers: ticks, deadlines and the lease clock (default: the
+   * host's, {@linkcode realScheduler}). A simulator injects virtual time.
    */
-  clock?: () => number;
-  /**
-   * Called once when the server stops itself because storage or the state
-   * machine failed (continuing could break safety). Call `stop()` to release
-   * the log and the transport; a process usually exits after that.
-   */
-  onFatal?: (error: Error) => void;
+  scheduler?: Scheduler;
 }
+
+/** Options of a proposal, read or other request. */
+export interface RequestOptions {
+  /** Deadline, ms (finite, positive); default: the server's `proposalTimeoutMs` or `readTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** Options of `RaftServer.read`. */
+export interface ReadOptions extends RequestOptions {
+  /** @default {"linearizable"} */
+  consistency?: ReadConsistency;
+}
+
+/** Options of `RaftServer.waitForLeader`. */
+export interface WaitForLeaderOptions extends RequestOptions {
+  /**
+   * Wait until the leader is ready: it has committed an entry of its term,
+   * so it serves linearizable reads and accepts membership changes.
+   * @default {false}
+   */
+  ready?: boolean;
+}
+
+/** Address and metadata of a member, for membership changes. */
+export interface MemberOptions extends RequestOptions {
+  /** The transport address other nodes dial, e.g. `"10.0.0.4:7004"`. */
+  address?: string;
+  /** Opaque application text replicated with the member (e.g. its client URL). */
+  metadata?: string;
+}
+
+/** Options of `RaftServer.addVoter`. */
+export interface AddVoterOptions extends MemberOptions {
+  /**
+   * Skip the learner phase and add the voter at once, even if it never
+   * started. Unsafe for availability: the quorum grows before the node can
+   * vote.
+   * @default {false}
+   */
+  force?: boolean;
+}
+
+/** What the server emits; subscribe with `RaftServer.on`. */
+export interface ServerEventMap {
+  /** The role or the known leader changed. */
+  role: { role: NodeRole; leaderId: number; term: number };
+  /** This node became a leader that has committed an entry of its term. */
+  leaderReady: { term: number };
+  /** The configuration changed (in effect once appended, §6); on every node, removed ones included. */
+  membership: { membership: Membership };
+  /** Entries were applied up to `index` (once per batch). */
+  applied: { index: number };
+  /** A snapshot was taken locally or restored from a leader. */
+  snapshot: {
+    kind: "taken" | "restored";
+    index: number;
+    bytes: number;
+    durationMs: number;
+  };
+  /** A snapshot attempt failed; the server retries after `snapshotRetryMs`. */
+  snapshotFailed: { index: number; error: Error };
+  /** This node learned it is no longer a member; it stops campaigning. */
+  removed: { members: number[] };
+  /** The server stopped itself: storage or the state machine failed. */
+  fatal: { error: Error };
+}
+
+/** A listener of event `K`. */
+export type ServerEventListener<K extends keyof ServerEventMap> = (
+  event: ServerEventMap[K],
+) => void;
 
 /** Counters and histograms of a `RaftServer`. */
 export interface ServerMetrics {
@@ -85,14 +163,18 @@ export interface ServerMetrics {
   syncs: number;
   /** Entry bytes (data plus fixed overhead) made durable. */
   bytesWritten: number;
-  /** Entries applied to the state machine. */
+  /** Entries applied to the state machine (rejected ones included). */
   entriesApplied: number;
+  /** Entries the state machine rejected (`apply` threw). */
+  applyRejected: number;
   /** Times this node started an election (became candidate). */
   elections: number;
   /** Times this node became leader. */
   leaderships: number;
   /** Snapshots taken by this node. */
   snapshotsTaken: number;
+  /** Snapshot attempts that failed. */
+  snapshotsFailed: number;
   /** Snapshots received from a leader and restored. */
   snapshotsRestored: number;
   /** Reads served, by consistency. */
@@ -107,8 +189,14 @@ export interface ServerStatus extends NodeStatus {
   tickMs: number;
   /** Index of the latest snapshot. */
   snapshotIndex: number;
+  /** Whether a snapshot is being taken now. */
+  snapshotInProgress: boolean;
   /** Proposals waiting to be applied. */
   pendingProposals: number;
   /** Reads waiting for their read index. */
   pendingReads: number;
+  /** A leader is known and has committed an entry of its term (as far as this node knows). */
+  leaderReady: boolean;
+  /** This node is no longer a member of the cluster. */
+  removed: boolean;
 }

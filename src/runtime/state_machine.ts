@@ -92,6 +92,8 @@ export type SnapshotSource = Uint8Array | SnapshotView;
 export interface SnapshotView {
   /** The serialized state, in order; called once. */
   chunks(): Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+  /** The exact total size of the chunks, when known: the reader then allocates once. */
+  readonly byteLength?: number;
   /** Releases the view: called once after the chunks were read, or when the snapshot was abandoned. */
   release?(): void;
 }

@@ -21,6 +21,7 @@ export {
   FrameVersionError,
   HandshakeTimeoutError,
   InsecureTransportError,
+  ListenError,
   MalformedFrameError,
   TransportError,
   type TransportErrorCode,
@@ -39,7 +40,6 @@ export {
   type TcpTransportOptions,
   type TcpTransportStats,
   type TransportErrorRecord,
-  type TransportLogger,
 } from "./tcp/tcp_transport.ts";
 export {
   formatAddress,

@@ -113,6 +113,13 @@ export interface RaftTransport<M> {
    * queued messages were lost), so the driver can tell the Raft node.
    */
   onUnreachable?(handler: (peerId: number) => void): void;
+  /**
+   * Optional: adds a peer or changes its address. `RaftServer` calls it for
+   * every member with an address in the applied configuration (at start,
+   * on every change, after a snapshot restore), so nodes learn each
+   * other's addresses from the replicated configuration alone.
+   */
+  addPeer?(peerId: number, address: string): void;
   /** Stops sending and receiving, releases every socket and timer. Idempotent. */
   close(): Promise<void>;
 }

@@ -20,7 +20,8 @@ export type TransportErrorCode =
   | "FRAME_MALFORMED"
   | "HANDSHAKE_TIMEOUT"
   | "CONNECTION_FAILED"
-  | "INSECURE_TRANSPORT";
+  | "INSECURE_TRANSPORT"
+  | "LISTEN_FAILED";
 
 /**
  * Base class of every transport error.
@@ -316,5 +317,46 @@ export class InsecureTransportError extends TransportError {
           "insecure: true (--insecure) to run without peer authentication",
     );
     this.name = "InsecureTransportError";
+  }
+}
+
+/**
+ * The transport could not listen on its address (in use, not a local
+ * address, no permission). Thrown by `TcpTransport.create`.
+ *
+ * @example
+ * ```ts
+ * import { ListenError } from "@raft-io/raft";
+ * new ListenError("127.0.0.1:7001", "address in use").address; // "127.0.0.1:7001"
+ * ```
+ */
+export class ListenError extends TransportError {
+  /** The address that could not be listened on. */
+  readonly address: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param address the listen address
+   * @param detail the underlying error text
+   * @param options `cause`: the underlying error
+   */
+  constructor(address: string, detail: string, options?: ErrorOptions) {
+    super(
+      "LISTEN_FAILED",
+      `cannot listen on ${address}: ${detail}` +
+        (/in use/i.test(detail)
+          ? " (another process holds the port: stop it or pick another --listen port)"
+          : ""),
+    );
+    if (options?.cause !== undefined) {
+      Object.defineProperty(this, "cause", {
+        value: options.cause,
+        configurable: true,
+        writable: true,
+      });
+    }
+    this.name = "ListenError";
+    this.address = address;
   }
 }

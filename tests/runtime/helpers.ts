@@ -2,6 +2,7 @@
 
 import { mulberry32 } from "../../src/core/random.ts";
 import { waitFor } from "../support/wait_for.ts";
+import { silentLogger } from "../../src/logger.ts";
 import type { Message } from "../../src/core/messages.ts";
 import type { Entry } from "../../src/log/raft_log.ts";
 import { MemoryLog } from "../../src/log/memory_log.ts";
@@ -11,6 +12,10 @@ import {
   type RaftServerOptions,
 } from "../../src/runtime/raft_server.ts";
 import type { StateMachine } from "../../src/runtime/state_machine.ts";
+import {
+  realScheduler,
+  type Scheduler,
+} from "../../src/runtime/scheduler.ts";
 
 /** Appends every command (as text) to a list; `apply` returns the list length. */
 export class ListMachine implements StateMachine<number> {
@@ -31,7 +36,25 @@ export class ListMachine implements StateMachine<number> {
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-export const silent = { info: () => {}, warn: () => {} };
+export { silentLogger as silent } from "../../src/logger.ts";
+
+/** The real scheduler with a clock that a test can move forward (timers still run in real time). */
+export class SkewedClock implements Scheduler {
+  #offset = 0;
+  now(): number {
+    return realScheduler.now() + this.#offset;
+  }
+  /** Moves the clock forward so that `now()` reads `t`. */
+  jumpTo(t: number): void {
+    this.#offset += Math.max(0, t - this.now());
+  }
+  after(ms: number, fn: () => void): () => void {
+    return realScheduler.after(ms, fn);
+  }
+  every(ms: number, fn: () => void): () => void {
+    return realScheduler.every(ms, fn);
+  }
+}
 
 export interface TestNode {
   id: number;
@@ -82,7 +105,7 @@ export async function startNode(
     transport: net.endpoint(id),
     stateMachine: sm,
     tickMs: 10,
-    logger: silent,
+    logger: silentLogger,
     random: seeded(id),
     ...extra,
   });

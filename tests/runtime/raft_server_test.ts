@@ -8,6 +8,7 @@ import { StoppedError, TimeoutError } from "../../src/runtime/errors.ts";
 import {
   enc,
   ListMachine,
+  SkewedClock,
   silent,
   startCluster,
   startNode,
@@ -122,20 +123,21 @@ Deno.test("a stale read answers at once with what this node applied", async () =
 });
 
 Deno.test("a lease read on a cut-off leader is served only within its lease, a linearizable one never", async () => {
-  let now = 1_000;
-  // electionTick 30 x 10 ms: the lease lasts 28 ticks = 280 ms of the injected clock.
-  const c = await startCluster(3, { clock: () => now }, { electionTick: 30 });
+  const clock = new SkewedClock();
+  // electionTick 30 x 10 ms: the lease lasts 28 ticks = 280 ms of the server's clock.
+  const c = await startCluster(3, { scheduler: clock }, { electionTick: 30 });
   try {
     const leader = await waitForLeader(c.nodes);
     await leader.server.propose(enc("l"));
-    await leader.server.read(); // a confirmed round at clock 1000 starts the lease
+    const start = clock.now();
+    await leader.server.read(); // a confirmed round that began at `start` starts the lease
     c.net.isolate(leader.id);
-    now = 1_000 + 279;
+    clock.jumpTo(start + 200); // within the lease, with 80 ms to spare for this test's own run time
     assert.ok(
       (await leader.server.read({ consistency: "lease", timeoutMs: 50 })) >= 1,
     );
     assert.equal(leader.server.metrics().reads.lease, 1);
-    now = 1_000 + 281; // past the lease: only a heartbeat round could confirm, and none gets through
+    clock.jumpTo(start + 281); // past the lease: only a heartbeat round could confirm, and none gets through
     await assert.rejects(
       () => leader.server.read({ consistency: "lease", timeoutMs: 50 }),
       TimeoutError,
@@ -151,28 +153,32 @@ Deno.test("a lease read on a cut-off leader is served only within its lease, a l
 });
 
 Deno.test("a leader that started a leadership transfer serves no more lease reads in its term", async () => {
-  const c = await startCluster(3, { clock: () => 1_000 }, { electionTick: 30 });
+  const c = await startCluster(3, {}, { electionTick: 30 });
   try {
     const leader = await waitForLeader(c.nodes);
     await leader.server.propose(enc("t"));
-    await leader.server.read(); // lease confirmed at clock 1000, valid "forever" with this clock
+    await leader.server.read(); // lease confirmed now, valid for 280 ms
     assert.ok(
       (await leader.server.read({ consistency: "lease", timeoutMs: 50 })) >= 1,
     );
     const target = c.nodes.find((n) => n !== leader)!;
-    leader.server.transferLeadership(target.id);
+    const transfer = leader.server.transferLeadership(target.id).catch((e) =>
+      e
+    );
     c.net.isolate(leader.id);
     await assert.rejects(
       () => leader.server.read({ consistency: "lease", timeoutMs: 50 }),
       (e: unknown) => e instanceof TimeoutError || e instanceof NotLeaderError,
     );
+    await c.stop();
+    assert.ok((await transfer) instanceof Error);
   } finally {
     await c.stop();
   }
 });
 
 Deno.test("without check-quorum (no leader stickiness) lease reads fall back to ReadIndex", async () => {
-  const c = await startCluster(3, { clock: () => 1_000 }, {
+  const c = await startCluster(3, {}, {
     checkQuorum: false,
   });
   try {
@@ -249,7 +255,8 @@ Deno.test("stop() settles every pending proposal and read with StoppedError and 
 });
 
 Deno.test("the server snapshots by policy and compacts its log", async () => {
-  const c = await startCluster(3, { snapshotEntries: 20 }, {
+  const c = await startCluster(3, {}, {
+    snapshotThreshold: 20,
     compactionLag: 5,
   });
   try {
@@ -275,7 +282,8 @@ Deno.test("the server snapshots by policy and compacts its log", async () => {
 });
 
 Deno.test("a follower that fell behind the compacted log catches up from a snapshot", async () => {
-  const c = await startCluster(3, { snapshotEntries: 20 }, {
+  const c = await startCluster(3, {}, {
+    snapshotThreshold: 20,
     compactionLag: 5,
   });
   try {
@@ -301,7 +309,8 @@ Deno.test("a follower that fell behind the compacted log catches up from a snaps
 });
 
 Deno.test("a restarted node recovers its state machine from its snapshot and log", async () => {
-  const c = await startCluster(3, { snapshotEntries: 10 }, {
+  const c = await startCluster(3, {}, {
+    snapshotThreshold: 10,
     compactionLag: 2,
   });
   let restarted: Awaited<ReturnType<typeof startNode>> | undefined;
@@ -316,9 +325,10 @@ Deno.test("a restarted node recovers its state machine from its snapshot and log
     await victim.server.stop();
     const recovered = victim.log.crash();
     assert.ok(recovered.snapshotMeta().index > 0, "a snapshot survived");
-    restarted = await startNode(c.net, victim.id, [1, 2, 3], recovered, {
-      snapshotEntries: 10,
-    }, { compactionLag: 2 });
+    restarted = await startNode(c.net, victim.id, [1, 2, 3], recovered, {}, {
+      snapshotThreshold: 10,
+      compactionLag: 2,
+    });
     await leader.server.propose(enc("after-restart"));
     await waitFor(
       () => restarted!.sm.items.length === 26,
@@ -337,8 +347,8 @@ Deno.test("leadership moves when transferred, and a new leader is elected after 
     const leader = await waitForLeader(c.nodes);
     await leader.server.propose(enc("t"));
     const target = c.nodes.find((n) => n !== leader)!;
-    leader.server.transferLeadership(target.id);
-    await waitFor(() => target.server.role === "leader", "the transfer");
+    assert.equal(await leader.server.transferLeadership(target.id), target.id);
+    assert.equal(target.server.role, "leader");
     await target.server.stop();
     const next = await waitForLeader(c.nodes.filter((n) => n !== target));
     assert.notEqual(next.id, target.id);
@@ -443,8 +453,8 @@ Deno.test("a failing log sync stops the server, rejects pending proposals and re
     stateMachine: new ListMachine(),
     tickMs: 5,
     logger: silent,
-    onFatal: (e) => (fatal = e),
   });
+  server.on("fatal", (e) => (fatal = e.error));
   try {
     await server.waitForLeader(2000);
     await server.propose(enc("fine"));

@@ -33,10 +33,12 @@ import type {
 import {
   HandshakeTimeoutError,
   InsecureTransportError,
+  ListenError,
   MalformedFrameError,
   TransportError,
   type TransportErrorCode,
 } from "../transport_errors.ts";
+import { consoleLogger, type Logger } from "../../logger.ts";
 import { denoSocketBackend } from "./deno_socket.ts";
 import { FRAME_KIND } from "./frame.ts";
 import {
@@ -62,12 +64,6 @@ import {
   type SocketConn,
   type SocketListener,
 } from "./socket.ts";
-
-/** Where the transport reports refused peers and broken connections. */
-export interface TransportLogger {
-  /** Something went wrong with a peer or connection; the node keeps running. */
-  warn(message: string): void;
-}
 
 /** Options of {@linkcode TcpTransport.create}. */
 export interface TcpTransportOptions<M> {
@@ -99,8 +95,8 @@ export interface TcpTransportOptions<M> {
   maxPendingHandshakes?: number;
   /** Uniform random numbers in `[0, 1)` for back-off jitter (default `Math.random`). */
   random?: () => number;
-  /** Where warnings go (default `console.warn`). */
-  logger?: TransportLogger;
+  /** Where refused peers and broken connections are reported (default: console; give it the server's logger). */
+  logger?: Logger;
 }
 
 /** One recorded error. */
@@ -152,6 +148,7 @@ function emptyErrorCounts(): Record<TransportErrorCode, number> {
     HANDSHAKE_TIMEOUT: 0,
     CONNECTION_FAILED: 0,
     INSECURE_TRANSPORT: 0,
+    LISTEN_FAILED: 0,
   };
 }
 
@@ -205,7 +202,7 @@ export class TcpTransport<M> implements RaftTransport<M> {
   private readonly handshakeTimeoutMs: number;
   private readonly maxPendingHandshakes: number;
   private readonly random: () => number;
-  private readonly logger: TransportLogger;
+  private readonly logger: Logger;
 
   private handler: MessageHandler<M> | undefined;
   private unreachableHandler: ((peerId: number) => void) | undefined;
@@ -254,7 +251,7 @@ export class TcpTransport<M> implements RaftTransport<M> {
     this.random = options.random ?? Math.random;
     const id = options.id;
     this.logger = options.logger ??
-      { warn: (m) => console.warn(`[raft-io node ${id} transport] ${m}`) };
+      consoleLogger({ prefix: `[raft-io node ${id} transport]` });
     this.handshake = {
       localId: options.id,
       key,
@@ -292,7 +289,12 @@ export class TcpTransport<M> implements RaftTransport<M> {
     const addr = typeof options.listen === "string"
       ? parseAddress(options.listen)
       : options.listen;
-    const listener = await backend.listen(addr);
+    let listener: SocketListener;
+    try {
+      listener = await backend.listen(addr);
+    } catch (e) {
+      throw new ListenError(formatAddress(addr), errorText(e), { cause: e });
+    }
     return new TcpTransport<M>(options, listener, backend, key);
   }
 
