@@ -231,7 +231,10 @@ export class Raft {
         this.removedByMessage = false;
       }
     }
-    this.removed = this.removedByMessage || (this.wasMember && !inCommitted);
+    // A node its latest (uncommitted) configuration holds again is being
+    // re-added, not removed.
+    this.removed = this.removedByMessage ||
+      (this.wasMember && !inCommitted && !isMember(this.membership, this.id));
   }
 
   /** A leader said this node is not in its configuration `configIndex`. */
@@ -306,6 +309,7 @@ export class Raft {
         this.leadTransferee = 0;
       }
     }
+    this.updateRemoved();
   }
 
   /** Re-derives the configuration after the log's tail was truncated or replaced. */
