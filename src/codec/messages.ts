@@ -30,6 +30,7 @@ import type {
   Propose,
   ReadIndexRequest,
   ReadIndexResponse,
+  Removed,
   RequestVote,
   RequestVoteResponse,
   TimeoutNow,
@@ -73,6 +74,7 @@ export const MESSAGE_TAGS: Readonly<MessageTagTable> = Object.freeze(
     ReadIndexRequest: 10,
     ReadIndexResponse: 11,
     Propose: 12,
+    Removed: 13,
   } as const satisfies MessageTagTable,
 );
 
@@ -254,6 +256,14 @@ export function encodeMessageInto(writer: ByteWriter, msg: Message): void {
       for (let i = 0; i < n; i++) w.bytes(commands[i], "commands[]");
       return;
     }
+    case "Removed":
+      // An optional field: a presence flag, then the value only if present.
+      if (msg.configIndex === undefined) w.bool(false);
+      else {
+        w.bool(true);
+        w.u64(msg.configIndex, "configIndex");
+      }
+      return;
     default: {
       // A new member of Message without a case here is a compile error.
       const unknown: never = msg;
@@ -603,6 +613,14 @@ function readMessage(r: ByteReader, limits: DecodeLimits): Message {
         term,
         commands,
       } satisfies Propose;
+      break;
+    }
+    case MESSAGE_TAGS.Removed: {
+      const removed: Removed = { type: "Removed", from, to, term };
+      if (r.bool("hasConfigIndex")) {
+        removed.configIndex = r.u64("configIndex");
+      }
+      msg = removed;
       break;
     }
     default:

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { InvalidConfigError } from "./errors.ts";
+import { InvalidConfigError, InvalidMembershipChangeError } from "./errors.ts";
+import { checkMemberInfo, type MemberInfo } from "./membership.ts";
 
 /** Options for a {@linkcode RaftNode}. Only `id` is required. */
 export interface RaftConfig {
@@ -21,6 +22,12 @@ export interface RaftConfig {
   voters?: number[];
   /** Learners of the initial configuration (see `voters`). Default: none. */
   learners?: number[];
+  /**
+   * Address and metadata of the founding members (keys must be ids in
+   * `voters` or `learners`), recorded in the bootstrap configuration.
+   * Default: none.
+   */
+  nodes?: Record<number, MemberInfo>;
   /**
    * Election timeout in ticks (§5.2). A follower campaigns after a random
    * timeout in `[electionTick, 2 * electionTick)`. Default 10.
@@ -71,6 +78,19 @@ export interface RaftConfig {
    */
   snapshotThreshold?: number;
   /**
+   * Hint the application to take a snapshot once this many bytes of applied
+   * command data (normal entries) accumulated since the latest snapshot or
+   * the last hint; 0 = never by bytes. Default 64 MiB.
+   */
+  snapshotThresholdBytes?: number;
+  /**
+   * A learner may become a voter (`addVoter`, or an incoming voter of
+   * `enterJoint`) only while it is recently active and its match index is at
+   * least the leader's last index minus this many entries (unless the change
+   * has `force: true`). Default 1000.
+   */
+  learnerCatchUpEntries?: number;
+  /**
    * Automatically leave a joint configuration once it commits (§6).
    * Default true.
    */
@@ -85,6 +105,8 @@ export interface ResolvedConfig {
   voters: number[];
   /** See {@linkcode RaftConfig.learners}. */
   learners: number[];
+  /** See {@linkcode RaftConfig.nodes}. */
+  nodes: Record<number, MemberInfo>;
   /** See {@linkcode RaftConfig.electionTick}. */
   electionTick: number;
   /** See {@linkcode RaftConfig.heartbeatTick}. */
@@ -113,6 +135,10 @@ export interface ResolvedConfig {
   compactionLag: number;
   /** See {@linkcode RaftConfig.snapshotThreshold}. */
   snapshotThreshold: number;
+  /** See {@linkcode RaftConfig.snapshotThresholdBytes}. */
+  snapshotThresholdBytes: number;
+  /** See {@linkcode RaftConfig.learnerCatchUpEntries}. */
+  learnerCatchUpEntries: number;
   /** See {@linkcode RaftConfig.autoLeaveJoint}. */
   autoLeaveJoint: boolean;
 }
@@ -134,6 +160,7 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
     id: config.id,
     voters: config.voters ? config.voters.slice() : [config.id],
     learners: config.learners ? config.learners.slice() : [],
+    nodes: {},
     electionTick: config.electionTick ?? 10,
     heartbeatTick: config.heartbeatTick ?? 1,
     preVote: config.preVote ?? true,
@@ -148,6 +175,8 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
     snapshotChunkBytes: config.snapshotChunkBytes ?? MIB,
     compactionLag: config.compactionLag ?? 1000,
     snapshotThreshold: config.snapshotThreshold ?? 10000,
+    snapshotThresholdBytes: config.snapshotThresholdBytes ?? 64 * MIB,
+    learnerCatchUpEntries: config.learnerCatchUpEntries ?? 1000,
     autoLeaveJoint: config.autoLeaveJoint ?? true,
   };
   positive("id", c.id);
@@ -168,6 +197,8 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
   positive("snapshotChunkBytes", c.snapshotChunkBytes);
   nonNegative("compactionLag", c.compactionLag);
   nonNegative("snapshotThreshold", c.snapshotThreshold);
+  nonNegative("snapshotThresholdBytes", c.snapshotThresholdBytes);
+  nonNegative("learnerCatchUpEntries", c.learnerCatchUpEntries);
   if (c.leaseReads && !c.checkQuorum) {
     throw new InvalidConfigError(
       "leaseReads",
@@ -197,6 +228,27 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
       "voters",
       "the initial configuration needs at least one voter",
     );
+  }
+  if (config.nodes !== undefined) {
+    for (const key of Object.keys(config.nodes)) {
+      const id = Number(key);
+      if (!seen.has(id)) {
+        throw new InvalidConfigError(
+          "nodes",
+          `node ${key} is not a founding member; list it in voters or learners, or drop its entry`,
+        );
+      }
+      const info = config.nodes[id];
+      try {
+        checkMemberInfo(id, info);
+      } catch (e) {
+        if (e instanceof InvalidMembershipChangeError) {
+          throw new InvalidConfigError("nodes", e.message);
+        }
+        throw e;
+      }
+      c.nodes[id] = { address: info.address, metadata: info.metadata };
+    }
   }
   return c;
 }

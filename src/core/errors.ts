@@ -186,3 +186,38 @@ export class InvalidTransferTargetError extends RaftError {
     this.name = "InvalidTransferTargetError";
   }
 }
+
+/**
+ * This node was removed from the cluster (a committed configuration no
+ * longer contains it, or the leader told it so): it no longer campaigns and
+ * refuses proposals and reads. Stop the node, or add it back (as a learner)
+ * from the leader.
+ *
+ * @example
+ * ```ts
+ * import { RemovedFromClusterError } from "@raft-io/raft";
+ * const e = new RemovedFromClusterError(4, [1, 2, 3]);
+ * e.code; // "REMOVED"
+ * e.members; // [1, 2, 3]
+ * ```
+ */
+export class RemovedFromClusterError extends RaftError {
+  /** The members of the configuration this node knows (without itself). */
+  readonly members: number[];
+  /**
+   * Creates the error.
+   *
+   * @param id This node's id.
+   * @param members Members of the configuration it knows.
+   */
+  constructor(id: number, members: number[]) {
+    super(
+      "REMOVED",
+      `node ${id} was removed from the cluster (members: ${
+        members.join(", ") || "unknown"
+      }); stop it, or add it back from the leader`,
+    );
+    this.members = members;
+    this.name = "RemovedFromClusterError";
+  }
+}

@@ -274,6 +274,29 @@ export interface Propose {
   commands: Uint8Array[];
 }
 
+/**
+ * The leader tells a node that is not in its (committed) latest
+ * configuration that it was removed from the cluster: the node stops
+ * campaigning and refuses proposals and reads (`RaftNode.removed`). Sent in
+ * answer to any request or response from such a node, at most once per peer
+ * per election timeout.
+ */
+export interface Removed {
+  /** Discriminant. */
+  type: "Removed";
+  /** Sender id (the leader). */
+  from: number;
+  /** Recipient id (the removed node). */
+  to: number;
+  /** The leader's term. */
+  term: number;
+  /**
+   * Index of the leader's configuration that does not contain the recipient
+   * (so a node re-added later can tell a stale notice from a new one).
+   */
+  configIndex?: number;
+}
+
 /** Every message of the protocol, discriminated by `type`. */
 export type Message =
   | RequestVote
@@ -287,7 +310,8 @@ export type Message =
   | TimeoutNow
   | ReadIndexRequest
   | ReadIndexResponse
-  | Propose;
+  | Propose
+  | Removed;
 
 /** The `type` of a {@linkcode Message}. */
 export type MessageType = Message["type"];
@@ -315,6 +339,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = Object.freeze([
   "ReadIndexRequest",
   "ReadIndexResponse",
   "Propose",
+  "Removed",
 ]);
 
 /**
@@ -349,6 +374,7 @@ export function needsDurability(message: Message): boolean {
     case "ReadIndexRequest":
     case "ReadIndexResponse":
     case "Propose":
+    case "Removed":
       return false;
     default: {
       const never: never = message;

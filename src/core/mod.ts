@@ -6,7 +6,8 @@
  *
  * - {@linkcode RaftNode}: `tick`, `step(message)`, `propose`, `proposeBatch`,
  *   `readIndex`, `changeMembership`, `transferLeadership`, `snapshotTaken`,
- *   `reportUnreachable`, `campaign`, `status`, and the Ready hand-off
+ *   `reportUnreachable`, `campaign`, `status`, the getters `removed` and
+ *   `leaderReady`, and the Ready hand-off
  *   `hasReady` / `ready` / `advance` (the driver protocol is documented on
  *   node.ts: send `messages`, sync if `mustSync`, send `persistedMessages`,
  *   restore/apply/serve reads, `advance`).
@@ -62,12 +63,17 @@ export {
 } from "./progress.ts";
 export {
   applyMembershipChange,
+  copyMembership,
   decodeMembership,
   encodeMembership,
   formatMembership,
   isJoint,
   isLearner,
+  isMember,
   isVoter,
+  MAX_ADDRESS_BYTES,
+  MAX_METADATA_BYTES,
+  type MemberInfo,
   members,
   type Membership,
   type MembershipChange,

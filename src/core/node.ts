@@ -32,16 +32,20 @@ import { type RaftConfig, resolveConfig } from "./config.ts";
 import { hup, startTransfer } from "./election.ts";
 import {
   ConfigChangeInProgressError,
+  InvalidMembershipChangeError,
   InvalidTransferTargetError,
   NotLeaderError,
   ProposalDroppedError,
   ReadyProtocolError,
+  RemovedFromClusterError,
   TransferInProgressError,
 } from "./errors.ts";
 import {
   applyMembershipChange,
+  copyMembership,
   encodeMembership,
   isVoter,
+  members,
   type Membership,
   type MembershipChange,
 } from "./membership.ts";
@@ -121,7 +125,12 @@ export class RaftNode {
   #prevRole: NodeRole;
   #prevLeader: number;
   #prevHard: HardState;
+  #prevRemoved = false;
   #lastHint = 0;
+  /** Bytes of normal entries handed out for applying since the latest snapshot or hint. */
+  #hintBytes = 0;
+  /** Highest index handed out for applying (in a Ready). */
+  #handedTo = 0;
 
   /**
    * Creates a node over `log`, restoring term, vote, commit and membership from it.
@@ -148,11 +157,57 @@ export class RaftNode {
     this.#prevRole = this.#role();
     this.#prevLeader = 0;
     this.#prevHard = log.hardState();
+    this.#handedTo = this.#r.applied;
   }
 
   /** This node's id. */
   get id(): number {
     return this.#r.id;
+  }
+
+  /**
+   * True once this node was removed from the cluster: its committed
+   * configuration no longer contains it although it was a member before (it
+   * was in its bootstrap `voters`/`learners`, or a committed configuration
+   * held it), or a leader told it so (a `Removed` message). A node that has
+   * not joined yet (started with the founders as `voters`, itself absent)
+   * is not removed. A removed node never campaigns, and `propose` /
+   * `readIndex` throw `RemovedFromClusterError`. It becomes a member again
+   * only if a newer committed configuration contains it. The Ready after it
+   * turns true carries `softState` (with `removed: true`).
+   *
+   * @example
+   * ```ts
+   * import { MemoryLog, RaftNode } from "@raft-io/raft";
+   * const node = new RaftNode({ id: 1 }, new MemoryLog());
+   * node.removed; // false
+   * ```
+   */
+  get removed(): boolean {
+    return this.#r.removed;
+  }
+
+  /**
+   * True only on a leader that has committed an entry of its current term
+   * (§8): it may then serve ReadIndex and accept membership changes.
+   *
+   * @example
+   * ```ts
+   * import { MemoryLog, RaftNode } from "@raft-io/raft";
+   * const log = new MemoryLog();
+   * const node = new RaftNode({ id: 1 }, log);
+   * node.campaign();
+   * node.leaderReady; // false: its no-op entry is not committed yet
+   * while (node.hasReady()) {
+   *   const rd = node.ready();
+   *   if (rd.mustSync) log.syncNow();
+   *   node.advance(rd);
+   * }
+   * node.leaderReady; // true
+   * ```
+   */
+  get leaderReady(): boolean {
+    return this.#r.leaderReady();
   }
 
   /** Advances logical time by one tick: election timeouts, heartbeats, check-quorum. */
@@ -182,9 +237,11 @@ export class RaftNode {
    * @throws {NotLeaderError} not leader, and forwarding is off or no leader is known.
    * @throws {TransferInProgressError} a leadership transfer is in flight.
    * @throws {OverloadedError} the uncommitted-bytes cap would be exceeded.
+   * @throws {RemovedFromClusterError} this node was removed from the cluster.
    */
   propose(data: Uint8Array): number {
     const r = this.#r;
+    this.#checkNotRemoved();
     if (r.role !== "leader") {
       forwardProposals(r, [data]);
       return 0;
@@ -196,9 +253,12 @@ export class RaftNode {
   /**
    * Proposes several commands as consecutive entries in one append. Returns
    * the index of the first (0 when forwarded). All or none are accepted.
+   *
+   * @throws {RemovedFromClusterError} this node was removed from the cluster.
    */
   proposeBatch(datas: readonly Uint8Array[]): number {
     const r = this.#r;
+    this.#checkNotRemoved();
     if (datas.length === 0) throw new ProposalDroppedError("empty batch");
     if (r.role !== "leader") {
       forwardProposals(r, datas.slice());
@@ -229,9 +289,11 @@ export class RaftNode {
    * entries are applied). A follower relays the request to the leader.
    *
    * @throws {NotLeaderError} not leader and no leader is known.
+   * @throws {RemovedFromClusterError} this node was removed from the cluster.
    */
   readIndex(context: Uint8Array | string): void {
     const r = this.#r;
+    this.#checkNotRemoved();
     const ctx = typeof context === "string" ? encoder.encode(context) : context;
     if (r.role === "leader") {
       leaderReadIndex(r, ctx, r.id);
@@ -255,7 +317,10 @@ export class RaftNode {
    * @throws {ConfigChangeInProgressError} a change is not yet committed, or
    *   the leader has not yet committed an entry of its own term.
    * @throws {TransferInProgressError} a leadership transfer is in flight.
-   * @throws {InvalidMembershipChangeError} the change is not valid.
+   * @throws {InvalidMembershipChangeError} the change is not valid, or it
+   *   makes a voter of a node that is not a caught-up learner (a current
+   *   learner, recently active, whose match index is at least the leader's
+   *   last index minus `learnerCatchUpEntries`) and `force` is not set.
    */
   changeMembership(change: MembershipChange): number {
     const r = this.#r;
@@ -277,8 +342,46 @@ export class RaftNode {
     if (change.type === "enterJoint" && change.autoLeave === undefined) {
       effective = { ...change, autoLeave: r.cfg.autoLeaveJoint };
     }
+    if (change.type === "addVoter" && change.force !== true) {
+      this.#checkCaughtUp(change.id);
+    } else if (change.type === "enterJoint" && change.force !== true) {
+      for (const id of change.voters) this.#checkCaughtUp(id);
+    }
     const next = applyMembershipChange(r.membership, effective);
     return r.appendLeaderEntry("config", encodeMembership(next));
+  }
+
+  /**
+   * A node becomes a voter only through a caught-up learner (unless forced):
+   * a voter that cannot yet hold the log would weaken the quorum at once.
+   */
+  #checkCaughtUp(id: number): void {
+    const r = this.#r;
+    const m = r.membership;
+    if (m.voters.includes(id)) return; // already a voter: no promotion
+    const pr = r.progress.get(id);
+    const need = r.log.lastIndex() - r.cfg.learnerCatchUpEntries;
+    let why: string | undefined;
+    if (!m.learners.includes(id)) why = "it is not a learner";
+    else if (pr === undefined || !pr.recentActive) {
+      why = "it was not heard from recently";
+    } else if (pr.match < need) {
+      why =
+        `it holds the log up to ${pr.match}, the leader up to ${r.log.lastIndex()} ` +
+        `(learnerCatchUpEntries ${r.cfg.learnerCatchUpEntries})`;
+    }
+    if (why === undefined) return;
+    throw new InvalidMembershipChangeError(
+      `node ${id} cannot become a voter yet: ${why}; add it as a learner first, ` +
+        "wait until it catches up, or pass force: true",
+    );
+  }
+
+  #checkNotRemoved(): void {
+    const r = this.#r;
+    if (r.removed) {
+      throw new RemovedFromClusterError(r.id, members(r.membership));
+    }
   }
 
   /**
@@ -332,6 +435,13 @@ export class RaftNode {
     }
     const config = encodeMembership(r.membershipAt(index).membership);
     r.log.saveSnapshot({ index, term, config }, data);
+    // The byte threshold now counts from the snapshot.
+    let bytes = 0;
+    for (let i = index + 1; i <= this.#handedTo; i++) {
+      const e = r.log.entry(i);
+      if (e !== undefined && e.kind === "normal") bytes += e.data.byteLength;
+    }
+    this.#hintBytes = bytes;
     const upTo = index - r.cfg.compactionLag;
     if (upTo >= r.log.firstIndex()) r.log.compact(upTo);
   }
@@ -369,13 +479,10 @@ export class RaftNode {
       applied: r.applied,
       lastIndex: r.log.lastIndex(),
       stableIndex: r.stableIndex,
-      membership: {
-        voters: m.voters.slice(),
-        outgoing: m.outgoing.slice(),
-        learners: m.learners.slice(),
-        autoLeave: m.autoLeave,
-      },
+      membership: copyMembership(m),
       leadTransferee: r.leadTransferee,
+      removed: r.removed,
+      leaderReady: r.leaderReady(),
       progress,
     };
   }
@@ -398,7 +505,10 @@ export class RaftNode {
     if (hs.term !== r.term || hs.vote !== r.vote || hs.commit !== r.commit) {
       return true;
     }
-    if (this.#role() !== this.#prevRole || r.leader !== this.#prevLeader) {
+    if (
+      this.#role() !== this.#prevRole || r.leader !== this.#prevLeader ||
+      r.removed !== this.#prevRemoved
+    ) {
       return true;
     }
     const lastCommitted = Math.min(r.commit, r.log.lastIndex());
@@ -431,10 +541,14 @@ export class RaftNode {
 
     let softState: SoftState | undefined;
     const role = this.#role();
-    if (role !== this.#prevRole || r.leader !== this.#prevLeader) {
-      softState = { role, leader: r.leader };
+    if (
+      role !== this.#prevRole || r.leader !== this.#prevLeader ||
+      r.removed !== this.#prevRemoved
+    ) {
+      softState = { role, leader: r.leader, removed: r.removed };
       this.#prevRole = role;
       this.#prevLeader = r.leader;
+      this.#prevRemoved = r.removed;
     }
 
     let mustSync = false;
@@ -475,6 +589,11 @@ export class RaftNode {
         r.cfg.maxApplyBytesPerReady,
       );
       appliedTo = committedEntries[committedEntries.length - 1].index;
+      for (let i = 0; i < committedEntries.length; i++) {
+        if (committedEntries[i].kind === "normal") {
+          this.#hintBytes += committedEntries[i].data.byteLength;
+        }
+      }
       if (r.role === "leader" && r.uncommittedBytes > 0) {
         let bytes = 0;
         for (let i = 0; i < committedEntries.length; i++) {
@@ -498,23 +617,25 @@ export class RaftNode {
     let membership: Membership | undefined;
     if (r.membershipChanged) {
       r.membershipChanged = false;
-      const m = r.membership;
-      membership = {
-        voters: m.voters.slice(),
-        outgoing: m.outgoing.slice(),
-        learners: m.learners.slice(),
-        autoLeave: m.autoLeave,
-      };
+      membership = copyMembership(r.membership);
     }
 
+    if (snapshot !== undefined) this.#hintBytes = 0;
+    this.#handedTo = appliedTo;
+    // One snapshot policy: by entries or by bytes, whichever comes first.
+    // A hint not acted on is given again a threshold later.
     let snapshotHint: number | undefined;
     const threshold = r.cfg.snapshotThreshold;
-    if (threshold > 0) {
-      const base = Math.max(log.snapshotMeta().index, this.#lastHint);
-      if (appliedTo - base >= threshold) {
-        snapshotHint = appliedTo;
-        this.#lastHint = appliedTo;
-      }
+    const base = Math.max(log.snapshotMeta().index, this.#lastHint);
+    const byBytes = r.cfg.snapshotThresholdBytes > 0 &&
+      this.#hintBytes >= r.cfg.snapshotThresholdBytes;
+    if (
+      appliedTo > base &&
+      ((threshold > 0 && appliedTo - base >= threshold) || byBytes)
+    ) {
+      snapshotHint = appliedTo;
+      this.#lastHint = appliedTo;
+      this.#hintBytes = 0;
     }
 
     const messages = r.msgs;

@@ -15,6 +15,7 @@ import {
   encodeMembership,
   isJoint,
   isLearner,
+  isMember,
   isVoter,
   members,
   type Membership,
@@ -68,6 +69,25 @@ export class Raft {
   peerIds: number[] = [];
   /** Set when the configuration changed since the last Ready. */
   membershipChanged = false;
+  /** The configuration at or below `commit` (what removal is judged by). */
+  committedMembership: Membership;
+  /** Index of `committedMembership` (0: bootstrap). */
+  committedConfigIndex = 0;
+  /** Config entries above `commit`, ascending (they commit in order). */
+  pendingConfigs: { index: number; membership: Membership }[] = [];
+  /** This node was a member once (bootstrap or a committed configuration). */
+  wasMember = false;
+  /**
+   * Set when a leader told this node it was removed (`Removed`); cleared when a
+   * committed configuration newer than `removedAt` contains it again.
+   */
+  removedByMessage = false;
+  /** The leader's config index of the last `Removed` notice. */
+  removedAt = 0;
+  /** Removed from the cluster: never campaigns, refuses proposals and reads. */
+  removed = false;
+  /** Leader only: leader tick of the last `Removed` sent to each non-member. */
+  readonly removedSentAt = new Map<number, number>();
 
   /** Leader only: replication progress of every member except this node. */
   readonly progress = new Map<number, Progress>();
@@ -150,9 +170,85 @@ export class Raft {
     this.readAckIndexer = {
       ackedIndex: (id) => this.readOnly.ackedRound(id, this.id),
     };
+    this.committedMembership = this.membership;
     this.setMembership(this.membership, this.configIndex);
     this.membershipChanged = false;
+    this.wasMember = cfg.voters.includes(this.id) ||
+      cfg.learners.includes(this.id) || this.#memberOfCommittedLog();
+    this.resetCommittedMembership();
     this.becomeFollower(this.term, 0);
+  }
+
+  /** True when a configuration at or below `commit` in the log or snapshot contains this node. */
+  #memberOfCommittedLog(): boolean {
+    const snap = this.log.snapshotMeta();
+    if (
+      snap.config.byteLength > 0 &&
+      isMember(decodeMembership(snap.config), this.id)
+    ) return true;
+    const last = Math.min(this.commit, this.log.lastIndex());
+    for (let i = this.log.firstIndex(); i <= last; i++) {
+      const e = this.log.entry(i);
+      if (
+        e !== undefined && e.kind === "config" &&
+        isMember(decodeMembership(e.data), this.id)
+      ) return true;
+    }
+    return false;
+  }
+
+  /** Re-derives the committed and pending configurations from the log (start-up, snapshot install). */
+  resetCommittedMembership(): void {
+    const found = this.membershipAt(this.commit);
+    this.committedMembership = found.membership;
+    this.committedConfigIndex = found.index;
+    this.pendingConfigs = [];
+    const last = this.log.lastIndex();
+    for (
+      let i = Math.max(this.commit + 1, this.log.firstIndex());
+      i <= last;
+      i++
+    ) {
+      const e = this.log.entry(i);
+      if (e !== undefined && e.kind === "config") {
+        this.pendingConfigs.push({
+          index: i,
+          membership: decodeMembership(e.data),
+        });
+      }
+    }
+    this.updateRemoved();
+  }
+
+  /** Re-evaluates `removed` from the committed configuration and any Removed notice. */
+  updateRemoved(): void {
+    const inCommitted = isMember(this.committedMembership, this.id);
+    if (inCommitted) {
+      this.wasMember = true;
+      if (
+        this.removedByMessage && this.committedConfigIndex > this.removedAt
+      ) {
+        this.removedByMessage = false;
+      }
+    }
+    // A node its latest (uncommitted) configuration holds again is being
+    // re-added, not removed.
+    this.removed = this.removedByMessage ||
+      (this.wasMember && !inCommitted && !isMember(this.membership, this.id));
+  }
+
+  /** A leader said this node is not in its configuration `configIndex`. */
+  markRemoved(configIndex: number): void {
+    if (
+      isMember(this.committedMembership, this.id) &&
+      this.committedConfigIndex >= configIndex && configIndex > 0
+    ) {
+      // Stale notice: a configuration at least as new contains us again.
+      return;
+    }
+    this.removedByMessage = true;
+    if (configIndex > this.removedAt) this.removedAt = configIndex;
+    this.updateRemoved();
   }
 
   // ---- membership ----
@@ -174,7 +270,11 @@ export class Raft {
       return { membership: decodeMembership(snap.config), index: snap.index };
     }
     return {
-      membership: simpleMembership(this.cfg.voters, this.cfg.learners),
+      membership: simpleMembership(
+        this.cfg.voters,
+        this.cfg.learners,
+        this.cfg.nodes,
+      ),
       index: 0,
     };
   }
@@ -197,6 +297,9 @@ export class Raft {
         if (pr === undefined) {
           const p = this.newProgress(id);
           p.isLearner = learner;
+          // A member just added counts as active, so check-quorum does not
+          // depose the leader before it could answer.
+          p.recentActive = true;
           this.progress.set(id, p);
         } else {
           pr.isLearner = learner;
@@ -206,6 +309,7 @@ export class Raft {
         this.leadTransferee = 0;
       }
     }
+    this.updateRemoved();
   }
 
   /** Re-derives the configuration after the log's tail was truncated or replaced. */
@@ -225,9 +329,15 @@ export class Raft {
    * finish the change.)
    */
   promotable(): boolean {
+    if (this.removed) return false;
     if (isVoter(this.membership, this.id)) return true;
     if (this.configIndex <= this.commit) return false;
     return isVoter(this.membershipAt(this.commit).membership, this.id);
+  }
+
+  /** Leader: has committed an entry of its current term (§8: reads and changes are safe). */
+  leaderReady(): boolean {
+    return this.role === "leader" && this.log.termAt(this.commit) === this.term;
   }
 
   /** True when this node is a learner. */
@@ -254,7 +364,9 @@ export class Raft {
     if (first < this.unstableFrom) this.unstableFrom = first;
     for (let i = 0; i < entries.length; i++) {
       if (entries[i].kind === "config") {
-        this.setMembership(decodeMembership(entries[i].data), entries[i].index);
+        const m = decodeMembership(entries[i].data);
+        this.setMembership(m, entries[i].index);
+        this.pendingConfigs.push({ index: entries[i].index, membership: m });
       }
     }
   }
@@ -271,12 +383,25 @@ export class Raft {
     if (from < this.unstableFrom) this.unstableFrom = from;
     if (this.stableIndex >= from) this.stableIndex = from - 1;
     if (this.configIndex >= from) this.refreshMembership();
+    const pending = this.pendingConfigs;
+    if (pending.length > 0 && pending[pending.length - 1].index >= from) {
+      this.pendingConfigs = pending.filter((p) => p.index < from);
+    }
   }
 
   /** Advances the commit index; it never goes backwards. */
   commitTo(index: number): boolean {
     if (index <= this.commit) return false;
     this.commit = index;
+    const pending = this.pendingConfigs;
+    if (pending.length > 0 && pending[0].index <= index) {
+      let n = 0;
+      while (n < pending.length && pending[n].index <= index) n++;
+      this.committedMembership = pending[n - 1].membership;
+      this.committedConfigIndex = pending[n - 1].index;
+      pending.splice(0, n);
+      this.updateRemoved();
+    }
     return true;
   }
 
@@ -343,6 +468,7 @@ export class Raft {
     this.readOnly.reset();
     this.uncommittedBytes = 0;
     this.pendingBroadcast = false;
+    this.removedSentAt.clear();
   }
 
   becomeFollower(term: number, leader: number): void {

@@ -25,6 +25,12 @@ export interface SoftState {
   role: NodeRole;
   /** Known leader, 0 when none. */
   leader: number;
+  /**
+   * True once this node was removed from the cluster (see
+   * `RaftNode.removed`): a Ready with `softState` is emitted when it turns
+   * true, so a driver sees it beside role changes.
+   */
+  removed: boolean;
 }
 
 /** A snapshot to restore the state machine from. */
@@ -59,9 +65,14 @@ export interface Ready {
   membership: Membership | undefined;
   /**
    * When set, the application should take a snapshot of its state machine
-   * at (or after) this applied index and report it with `snapshotTaken`
-   * (`snapshotThreshold` entries were applied since the latest snapshot).
-   * Given once per threshold crossing.
+   * at (or after) this applied index and report it with `snapshotTaken`.
+   * Set when, since the latest snapshot or the last hint (whichever is
+   * later), `snapshotThreshold` entries were applied or
+   * `snapshotThresholdBytes` bytes of normal entries' data were applied.
+   *
+   * Given once per threshold crossing. If the application does not take the
+   * snapshot (e.g. taking it failed), nothing needs to be reported: the hint
+   * is given again after another threshold's worth of entries or bytes.
    */
   snapshotHint: number | undefined;
 }
@@ -108,6 +119,10 @@ export interface NodeStatus {
   membership: Membership;
   /** Leadership transfer target, 0 when none. */
   leadTransferee: number;
+  /** Removed from the cluster (see `RaftNode.removed`). */
+  removed: boolean;
+  /** Leader that committed an entry of its term (see `RaftNode.leaderReady`). */
+  leaderReady: boolean;
   /** Leader only: per-peer progress, sorted by id (empty otherwise). */
   progress: PeerStatus[];
 }

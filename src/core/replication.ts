@@ -315,7 +315,9 @@ export function handleHeartbeatResponse(r: Raft, m: HeartbeatResponse): void {
       pr.becomeProbe();
       sendAppend(r, m.from, true);
     }
-  } else if (pr.match < r.log.lastIndex()) {
+  } else if (pr.match < r.log.lastIndex() || pr.state === "probe") {
+    // A probing follower is sent an (empty) append even when it looks caught
+    // up: its acknowledgement moves it back to replicate at once.
     sendAppend(r, m.from, true);
   }
   if (m.context > 0) onReadRoundAck(r, m.from, m.context);

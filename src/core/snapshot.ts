@@ -4,7 +4,8 @@
  * one chunk, waits for its acknowledgement, then sends the next: a snapshot is
  * streamed once, never re-sent with every heartbeat. A chunk left
  * unacknowledged for an election timeout is re-sent (the message may have
- * been lost). After the last chunk is acknowledged the follower is probed and
+ * been lost), but only to a follower heard from recently: nothing is streamed
+ * to a follower that is not `recentActive`. After the last chunk is acknowledged the follower is probed and
  * replication resumes after the snapshot.
  *
  * @module
@@ -20,6 +21,9 @@ import { sendAppend } from "./replication.ts";
 export function sendSnapshot(r: Raft, to: number, pr: Progress): boolean {
   const meta = r.log.snapshotMeta();
   if (meta.index === 0) return false;
+  // A follower not heard from lately may be down: stream nothing until it
+  // answers again (its next heartbeat response retries).
+  if (!pr.recentActive) return false;
   pr.becomeSnapshot({
     index: meta.index,
     term: meta.term,
@@ -56,7 +60,10 @@ export function tickSnapshots(r: Raft): void {
     const t = pr.snapshot;
     if (pr.state !== "snapshot" || t === undefined) continue;
     t.idleTicks++;
-    if (t.idleTicks >= r.cfg.electionTick) sendChunk(r, id, pr);
+    // Re-sent only to a follower heard from lately: a dead one costs nothing.
+    if (t.idleTicks >= r.cfg.electionTick && pr.recentActive) {
+      sendChunk(r, id, pr);
+    }
   }
 }
 
@@ -136,6 +143,7 @@ export function handleInstallSnapshot(r: Raft, m: InstallSnapshot): void {
     if (meta.config.byteLength > 0) {
       r.setMembership(decodeMembership(meta.config), meta.index);
     } else r.refreshMembership();
+    r.resetCommittedMembership();
   }
   respond(r, m, true, true, inc.received);
 }

@@ -17,7 +17,8 @@ import {
   OverloadedError,
   TransferInProgressError,
 } from "./errors.ts";
-import type { Message } from "./messages.ts";
+import { isMember } from "./membership.ts";
+import type { Message, Removed } from "./messages.ts";
 import type { Raft } from "./raft.ts";
 import { leaderReadIndex } from "./read_index.ts";
 import {
@@ -74,8 +75,22 @@ function tickLeader(r: Raft): void {
 /** Handles a message from a peer; messages not addressed to this node are ignored. */
 export function stepRaft(r: Raft, m: Message): void {
   if (m.to !== r.id) return;
+  if (
+    r.role === "leader" && sentByFollowerSide(m) &&
+    !isMember(r.membership, m.from) &&
+    r.configIndex <= r.commit
+  ) {
+    // A node the committed configuration no longer holds is told so, and
+    // its message is dropped (it must not disturb the cluster). Only a
+    // committed removal is announced: an uncommitted one may still be undone.
+    sendRemoved(r, m.from);
+    return;
+  }
   // Requests relayed between nodes are not Raft RPCs: no term rules.
   switch (m.type) {
+    case "Removed":
+      onRemoved(r, m);
+      return;
     case "Propose":
       onForwardedProposal(r, m.commands);
       return;
@@ -187,14 +202,61 @@ export function stepRaft(r: Raft, m: Message): void {
   }
 }
 
+/** Messages a follower, candidate or relaying node sends (never a leader's own kinds). */
+function sentByFollowerSide(m: Message): boolean {
+  switch (m.type) {
+    case "RequestVote":
+    case "RequestVoteResponse":
+    case "AppendEntriesResponse":
+    case "HeartbeatResponse":
+    case "InstallSnapshotResponse":
+    case "ReadIndexRequest":
+    case "Propose":
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Leader: tells `to` it was removed, at most once per election timeout. */
+function sendRemoved(r: Raft, to: number): void {
+  const last = r.removedSentAt.get(to);
+  if (last !== undefined && r.leaderTicks - last < r.cfg.electionTick) return;
+  // Bounded: a flood of strangers cannot grow the map without limit.
+  if (r.removedSentAt.size >= 1024) r.removedSentAt.clear();
+  r.removedSentAt.set(to, r.leaderTicks);
+  r.send({
+    type: "Removed",
+    from: r.id,
+    to,
+    term: r.term,
+    configIndex: r.configIndex,
+  });
+}
+
+/**
+ * A leader said this node was removed: believed from the leader this node
+ * knows, or from any node in a term at least its own (a stale node of an
+ * older term cannot remove anyone).
+ */
+function onRemoved(r: Raft, m: Removed): void {
+  if (m.from !== r.leader && m.term < r.term) return;
+  r.markRemoved(m.configIndex ?? r.configIndex);
+  if (r.removed && r.role !== "follower") r.becomeFollower(r.term, 0);
+}
+
 /** Throws when a leader may not take `bytes` more of proposals now. */
 export function checkAccepting(r: Raft, bytes: number): void {
   if (r.leadTransferee !== 0) {
     throw new TransferInProgressError(r.leadTransferee);
   }
   const max = r.cfg.maxUncommittedBytes;
-  // A single proposal larger than the cap is let through when nothing is pending.
-  if (max > 0 && r.uncommittedBytes > 0 && r.uncommittedBytes + bytes > max) {
+  // A single proposal larger than the cap is let through when nothing is
+  // pending; an empty one (it adds no bytes) is never refused.
+  if (
+    max > 0 && bytes > 0 && r.uncommittedBytes > 0 &&
+    r.uncommittedBytes + bytes > max
+  ) {
     throw new OverloadedError(r.uncommittedBytes, max);
   }
 }

@@ -20,6 +20,7 @@ import type {
   Propose,
   ReadIndexRequest,
   ReadIndexResponse,
+  Removed,
   RequestVote,
   RequestVoteResponse,
   TimeoutNow,
@@ -143,6 +144,13 @@ export const MESSAGE_FIELDS: { [T in MessageType]: AllKeys<MessageOf<T>> } = {
     term: true,
     commands: true,
   } satisfies AllKeys<Propose>,
+  Removed: {
+    type: true,
+    from: true,
+    to: true,
+    term: true,
+    configIndex: true,
+  } satisfies AllKeys<Removed>,
 };
 
 /** The complete field list of an entry and of snapshot metadata. */
@@ -321,6 +329,14 @@ export const MESSAGE_ARBITRARIES: {
     to: n,
     term: n,
     commands: fc.array(bytes, { maxLength: 12 }),
+  }),
+  // `configIndex` is optional; its absence is covered by a pinned test.
+  Removed: rec({
+    type: fc.constant("Removed" as const),
+    from: n,
+    to: n,
+    term: n,
+    configIndex: n,
   }),
 };
 

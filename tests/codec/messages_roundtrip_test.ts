@@ -83,6 +83,7 @@ Deno.test("the type tags are the published table and never move", () => {
     ReadIndexRequest: 10,
     ReadIndexResponse: 11,
     Propose: 12,
+    Removed: 13,
   });
   assert.equal(MESSAGE_FORMAT_VERSION, 1);
 });
@@ -116,6 +117,30 @@ Deno.test("a known AppendEntries encodes to the documented bytes", () => {
       "0500000000000000" + "0600000000000000" + "01" + // index, term, kind config
       "02000000" + "abcd", // data
   );
+});
+
+Deno.test("a Removed encodes to the documented bytes, with and without configIndex", () => {
+  const hex = (b: Uint8Array) =>
+    Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const head = "01" + "0d" + // version, tag 13
+    "0100000000000000" + "0400000000000000" + "0500000000000000"; // from, to, term
+  const withIndex: Message = {
+    type: "Removed",
+    from: 1,
+    to: 4,
+    term: 5,
+    configIndex: 9,
+  };
+  assert.equal(
+    hex(encodeMessage(withIndex)),
+    head + "01" + "0900000000000000",
+  );
+  assert.deepStrictEqual(decodeMessage(encodeMessage(withIndex)), withIndex);
+  const without: Message = { type: "Removed", from: 1, to: 4, term: 5 };
+  assert.equal(hex(encodeMessage(without)), head + "00");
+  const back = decodeMessage(encodeMessage(without));
+  assert.deepStrictEqual(back, without);
+  assert.ok(!("configIndex" in back));
 });
 
 Deno.test("a batch of random messages of every type survives encode and decode", () => {

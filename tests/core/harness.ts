@@ -101,6 +101,10 @@ export function formatMessage(m: Message): string {
       }`;
     case "Propose":
       return `${head} cmds=[${m.commands.map(text).join(", ")}]`;
+    case "Removed":
+      return `${head}${
+        m.configIndex === undefined ? "" : ` config=${m.configIndex}`
+      }`;
     default: {
       const never: never = m;
       return JSON.stringify(never);
@@ -387,7 +391,11 @@ export class Cluster {
 export function formatReady(rd: Ready): string[] {
   const out: string[] = [];
   if (rd.softState) {
-    out.push(`role=${rd.softState.role} leader=${rd.softState.leader}`);
+    out.push(
+      `role=${rd.softState.role} leader=${rd.softState.leader}${
+        rd.softState.removed ? " removed" : ""
+      }`,
+    );
   }
   if (rd.hardState) {
     const h = rd.hardState;

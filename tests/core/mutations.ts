@@ -182,6 +182,116 @@ const MUTATIONS: Mutation[] = [
     from: "return this.#count >= this.#maxCount ||",
     to: "return false ||",
   },
+  {
+    rule: "added member counts as active",
+    file: "src/core/raft.ts",
+    from: "          p.recentActive = true;\n",
+    to: "",
+  },
+  {
+    rule: "no snapshot to an inactive follower",
+    file: "src/core/snapshot.ts",
+    from: "  if (!pr.recentActive) return false;\n",
+    to: "",
+  },
+  {
+    rule: "heartbeat moves a probing follower to replicate",
+    file: "src/core/replication.ts",
+    from: '|| pr.state === "probe") {',
+    to: ") {",
+  },
+  {
+    rule: "empty proposal passes the cap",
+    file: "src/core/step.ts",
+    from: "max > 0 && bytes > 0 && r.uncommittedBytes > 0",
+    to: "max > 0 && r.uncommittedBytes > 0",
+  },
+  {
+    rule: "snapshot hint by bytes",
+    file: "src/core/node.ts",
+    from: "appliedTo - base >= threshold) || byBytes)",
+    to: "appliedTo - base >= threshold))",
+  },
+  {
+    rule: "hint bytes count from the snapshot",
+    file: "src/core/node.ts",
+    from: "    this.#hintBytes = bytes;\n",
+    to: "",
+  },
+  {
+    rule: "removed never campaigns",
+    file: "src/core/raft.ts",
+    from: "    if (this.removed) return false;\n",
+    to: "",
+  },
+  {
+    rule: "removed refuses proposals and reads",
+    file: "src/core/node.ts",
+    from: "    if (r.removed) {\n      throw new RemovedFromClusterError",
+    to: "    if (false) {\n      throw new RemovedFromClusterError",
+  },
+  {
+    rule: "removed in softState",
+    file: "src/core/node.ts",
+    from: "      r.removed !== this.#prevRemoved\n    ) {\n      softState",
+    to: "      false\n    ) {\n      softState",
+  },
+  {
+    rule: "leader tells a non-member it was removed",
+    file: "src/core/step.ts",
+    from: "    !isMember(r.membership, m.from) &&\n",
+    to: "    false &&\n",
+  },
+  {
+    rule: "Removed rate limit",
+    file: "src/core/step.ts",
+    from:
+      "  if (last !== undefined && r.leaderTicks - last < r.cfg.electionTick) return;\n",
+    to: "",
+  },
+  {
+    rule: "Removed from an older term ignored",
+    file: "src/core/step.ts",
+    from: "  if (m.from !== r.leader && m.term < r.term) return;\n",
+    to: "",
+  },
+  {
+    rule: "re-added node is a member again",
+    file: "src/core/raft.ts",
+    from: "        this.removedByMessage = false;\n",
+    to: "",
+  },
+  {
+    rule: "voter only through a caught-up learner",
+    file: "src/core/node.ts",
+    from: "      this.#checkCaughtUp(change.id);\n",
+    to: "",
+  },
+  {
+    rule: "learner catch-up slack",
+    file: "src/core/node.ts",
+    from: "} else if (pr.match < need) {",
+    to: "} else if (pr.match < r.log.lastIndex()) {",
+  },
+  {
+    rule: "leaderReady needs an own-term commit",
+    file: "src/core/raft.ts",
+    from:
+      'return this.role === "leader" && this.log.termAt(this.commit) === this.term;',
+    to: 'return this.role === "leader";',
+  },
+  {
+    rule: "member info dropped with the member",
+    file: "src/core/membership.ts",
+    from: "    if (!isMember(m, id)) continue;\n",
+    to: "",
+  },
+  {
+    rule: "membership version 1 still decodes",
+    file: "src/core/membership.ts",
+    from: "if (version !== MEMBERSHIP_V1 && version !== MEMBERSHIP_V2) {",
+    to: "if (version !== MEMBERSHIP_V2) {",
+  },
 ];
 
 const only = Deno.args;

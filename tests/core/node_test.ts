@@ -481,7 +481,12 @@ Deno.test("a joint configuration is left automatically once it commits, even wit
   const c = Cluster.of(4, { voters: [1, 2, 3] });
   elect(c);
   const leader = c.get(1).node;
-  leader.changeMembership({ type: "enterJoint", voters: [1, 2, 4] });
+  // (force: this story is about leaving the joint configuration.)
+  leader.changeMembership({
+    type: "enterJoint",
+    voters: [1, 2, 4],
+    force: true,
+  });
   leader.propose(enc.encode("after-joint"));
   c.stabilize();
   const m = leader.status().membership;
@@ -492,7 +497,11 @@ Deno.test("a joint configuration is left automatically once it commits, even wit
 Deno.test("a joint change that removes the leader ends with the leader stepping down", () => {
   const c = Cluster.of(4, { voters: [1, 2, 3] });
   elect(c);
-  c.get(1).node.changeMembership({ type: "enterJoint", voters: [2, 3, 4] });
+  c.get(1).node.changeMembership({
+    type: "enterJoint",
+    voters: [2, 3, 4],
+    force: true,
+  });
   c.stabilize();
   assert.equal(c.get(1).node.status().role, "follower");
   assert.deepEqual(c.get(2).node.status().membership.voters, [2, 3, 4]);

@@ -11,6 +11,7 @@ import {
   applyMembershipChange,
   decodeMembership,
   encodeMembership,
+  type MemberInfo,
   type Membership,
   simpleMembership,
 } from "../../src/core/membership.ts";
@@ -60,7 +61,7 @@ Deno.test("defaults: pre-vote, check-quorum and forwarding on, lease reads off, 
   );
 });
 
-const membershipArb: fc.Arbitrary<Membership> = fc.record({
+const idLists = fc.record({
   voters: fc.uniqueArray(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), {
     maxLength: 9,
   }),
@@ -69,10 +70,97 @@ const membershipArb: fc.Arbitrary<Membership> = fc.record({
   autoLeave: fc.boolean(),
 });
 
+const text = fc.string({ unit: "binary", maxLength: 24 });
+
+/** Configurations whose members carry random (any Unicode) infos. */
+const membershipArb: fc.Arbitrary<Membership> = idLists.chain((lists) => {
+  const ids = [
+    ...new Set([...lists.voters, ...lists.outgoing, ...lists.learners]),
+  ];
+  return fc.subarray(ids).chain((withInfo) =>
+    fc.tuple(
+      ...withInfo.map((id) =>
+        fc.record({ address: text, metadata: text }, { noNullPrototype: true })
+          .map((info) => [id, info] as const)
+      ),
+    ).map((pairs) => {
+      const nodes: Record<number, MemberInfo> = {};
+      for (const [id, info] of pairs) nodes[id] = info;
+      return { ...lists, nodes };
+    })
+  );
+});
+
 Deno.test("membership encoding round-trips every configuration", () => {
   fc.assert(fc.property(membershipArb, (m) => {
     assert.deepEqual(decodeMembership(encodeMembership(m)), { ...m });
   }));
+});
+
+Deno.test("membership version 1 bytes decode with no node infos", () => {
+  fc.assert(fc.property(idLists, (lists) => {
+    // Version 1 is version 2 without the node-info section.
+    const v2 = encodeMembership({ ...lists, nodes: {} });
+    const v1 = v2.slice(0, v2.byteLength - 4);
+    v1[0] = 1;
+    assert.deepEqual(decodeMembership(v1), { ...lists, nodes: {} });
+  }));
+});
+
+Deno.test("membership is written in format version 2 with the node infos after the ids", () => {
+  const bytes = encodeMembership(
+    simpleMembership([1], [], { 1: { address: "ab", metadata: "c" } }),
+  );
+  assert.deepEqual(
+    [...bytes],
+    [
+      2,
+      0,
+      1,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0, // version, flags, counts
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0xf0,
+      0x3f, // voter 1 (f64)
+      1,
+      0,
+      0,
+      0, // one node info
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0xf0,
+      0x3f, // id 1
+      2,
+      0,
+      0,
+      0,
+      0x61,
+      0x62, // address "ab"
+      1,
+      0,
+      0,
+      0,
+      0x63, // metadata "c"
+    ],
+  );
 });
 
 Deno.test("decoding malformed membership bytes throws RangeError, never garbage", () => {
@@ -86,6 +174,148 @@ Deno.test("decoding malformed membership bytes throws RangeError, never garbage"
       assert.ok(e instanceof RangeError);
     }
   }));
+});
+
+Deno.test("mutated, truncated or extended membership encodings decode to a valid configuration or throw RangeError", () => {
+  fc.assert(
+    fc.property(
+      membershipArb,
+      fc.integer({ min: 0, max: 10_000 }),
+      fc.integer({ min: 0, max: 255 }),
+      fc.constantFrom("flip", "truncate", "extend"),
+      (m, where, value, how) => {
+        const good = encodeMembership(m);
+        let bytes: Uint8Array;
+        const at = where % good.byteLength;
+        if (how === "flip") {
+          bytes = good.slice();
+          bytes[at] = value;
+        } else if (how === "truncate") bytes = good.slice(0, at);
+        else {
+          bytes = new Uint8Array(good.byteLength + 1);
+          bytes.set(good);
+          bytes[good.byteLength] = value;
+        }
+        try {
+          const back = decodeMembership(bytes);
+          for (const key of Object.keys(back.nodes)) {
+            const id = Number(key);
+            assert.ok(
+              back.voters.includes(id) || back.outgoing.includes(id) ||
+                back.learners.includes(id),
+            );
+          }
+          // Whatever decodes re-encodes to the same bytes (canonical), unless
+          // it was a version 1 encoding.
+          if (bytes[0] === 2) assert.deepEqual(encodeMembership(back), bytes);
+        } catch (e) {
+          assert.ok(e instanceof RangeError, String(e));
+        }
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("member infos ride along a change and are dropped with the member", () => {
+  let m = simpleMembership([1, 2, 3], [], {
+    1: { address: "a1", metadata: "m1" },
+    9: { address: "not a member", metadata: "" },
+  });
+  assert.deepEqual(m.nodes, { 1: { address: "a1", metadata: "m1" } });
+  m = applyMembershipChange(m, {
+    type: "addLearner",
+    id: 4,
+    address: "a4",
+  });
+  assert.deepEqual(m.nodes[4], { address: "a4", metadata: "" });
+  // Promotion without info keeps what is known; a given field replaces it.
+  m = applyMembershipChange(m, { type: "addVoter", id: 4, metadata: "m4" });
+  assert.deepEqual(m.nodes[4], { address: "a4", metadata: "m4" });
+  m = applyMembershipChange(m, {
+    type: "updateNode",
+    id: 1,
+    address: "a1'",
+  });
+  assert.deepEqual(m.nodes[1], { address: "a1'", metadata: "m1" });
+  assert.deepEqual([m.voters, m.learners], [[1, 2, 3, 4], []]);
+  m = applyMembershipChange(m, { type: "removeNode", id: 4 });
+  assert.equal(m.nodes[4], undefined);
+  const joint = applyMembershipChange(m, {
+    type: "enterJoint",
+    voters: [2, 3, 5],
+    nodes: { 5: { address: "a5", metadata: "" } },
+  });
+  assert.deepEqual(Object.keys(joint.nodes), ["1", "5"]);
+  const left = applyMembershipChange(joint, { type: "leaveJoint" });
+  assert.deepEqual(Object.keys(left.nodes), ["5"]);
+  assert.throws(
+    () => applyMembershipChange(m, { type: "updateNode", id: 7, address: "x" }),
+    InvalidMembershipChangeError,
+  );
+});
+
+Deno.test("an address over 1024 bytes or metadata over 16 KiB is refused", () => {
+  const m = simpleMembership([1, 2, 3]);
+  // 513 two-byte characters: 513 code units but 1026 UTF-8 bytes.
+  const wide = "é".repeat(513);
+  assert.throws(
+    () =>
+      applyMembershipChange(m, { type: "addLearner", id: 4, address: wide }),
+    (e) =>
+      e instanceof InvalidMembershipChangeError && /address/.test(e.message),
+  );
+  applyMembershipChange(m, {
+    type: "addLearner",
+    id: 4,
+    address: "x".repeat(1024),
+    metadata: "y".repeat(16 * 1024),
+  });
+  assert.throws(
+    () =>
+      applyMembershipChange(m, {
+        type: "updateNode",
+        id: 1,
+        metadata: "y".repeat(16 * 1024 + 1),
+      }),
+    /metadata/,
+  );
+  assert.throws(
+    () =>
+      resolveConfig({
+        id: 1,
+        voters: [1],
+        nodes: { 2: { address: "", metadata: "" } },
+      }),
+    (e) => e instanceof InvalidConfigError && e.field === "nodes",
+  );
+  assert.throws(
+    () =>
+      resolveConfig({
+        id: 1,
+        voters: [1],
+        nodes: { 1: { address: wide, metadata: "" } },
+      }),
+    (e) => e instanceof InvalidConfigError && e.field === "nodes",
+  );
+});
+
+Deno.test("learnerCatchUpEntries and snapshotThresholdBytes default and are validated", () => {
+  const c = resolveConfig({ id: 1 });
+  assert.deepEqual(
+    [c.learnerCatchUpEntries, c.snapshotThresholdBytes],
+    [1000, 64 * 1024 * 1024],
+  );
+  assert.throws(
+    () => resolveConfig({ id: 1, learnerCatchUpEntries: -1 }),
+    (e) =>
+      e instanceof InvalidConfigError && e.field === "learnerCatchUpEntries",
+  );
+  assert.throws(
+    () => resolveConfig({ id: 1, snapshotThresholdBytes: 1.5 }),
+    (e) =>
+      e instanceof InvalidConfigError && e.field === "snapshotThresholdBytes",
+  );
 });
 
 Deno.test("single-server changes alter the voter set by at most one node", () => {

@@ -203,16 +203,22 @@ export function runSeed(
       if (sim.up && sim.node.status().role === "leader") {
         const target = pick(ids);
         const voters = sim.node.status().membership.voters;
+        // Half the promotions skip the caught-up-learner check, so that
+        // voters that hold nothing yet are exercised too.
+        const force = rnd() < 0.5;
         const change: MembershipChange = rnd() < 0.2
           ? {
             type: "enterJoint",
             voters: voters.includes(target) ? voters : [...voters, target],
+            force,
           }
           : voters.includes(target)
           ? (voters.length > 1
             ? { type: "removeNode", id: target }
             : { type: "addLearner", id: pick(ids) })
-          : { type: rnd() < 0.5 ? "addVoter" : "addLearner", id: target };
+          : rnd() < 0.5
+          ? { type: "addVoter", id: target, force }
+          : { type: "addLearner", id: target };
         try {
           sim.node.changeMembership(change);
           log(`change ${id} ${JSON.stringify(change)}`);

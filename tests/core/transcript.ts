@@ -14,7 +14,7 @@
  * - `add-nodes N [voters=1,2,3] [learners=4] [prevote=false] [checkquorum=false]
  *   [election=10] [heartbeat=1] [lease=true] [forward=false] [inflight=256]
  *   [inflight-bytes=N] [max-msg-bytes=N] [max-uncommitted=N] [chunk=N] [lag=N]
- *   [snapshot-threshold=N]
+ *   [snapshot-threshold=N] [snapshot-bytes=N] [catch-up=N]
  *   [autoleave=false]`: adds N nodes with the next ids (voters default: the new ids)
  * - `campaign ID`, `tick IDS [N]`, `propose ID DATA`, `propose-batch ID D1 D2 ...`
  * - `process-ready IDS`, `deliver [from=ID] [to=ID] [max=N]`, `drop [from=] [to=] [type=]`
@@ -24,8 +24,10 @@
  *   duplicate them) and re-queue them later, i.e. reorder
  * - `partition 1 | 2 3`, `isolate ID`, `heal`, `crash ID`, `restart ID`, `queue`
  * - `read-index ID CTX`, `transfer ID TARGET`, `snapshot ID [INDEX]`
- * - `change-membership ID add-voter N | add-learner N | remove N |
- *   enter-joint voters=1,2 [learners=3] [autoleave=false] | leave-joint`
+ * - `change-membership ID add-voter N [force=true] | add-learner N | remove N |
+ *   update-node N | enter-joint voters=1,2 [learners=3] [autoleave=false]
+ *   [force=true] | leave-joint`; `add-voter`, `add-learner` and
+ *   `update-node` take `address=A` and `metadata=M` (no spaces)
  * - `status ID`, `log ID`, `applied ID`, `raft-state`, `report-unreachable ID PEER`
  */
 
@@ -152,6 +154,8 @@ export function runCommand(c: Cluster, command: string): string[] {
         snapshotChunkBytes: num(opts.get("chunk")),
         compactionLag: num(opts.get("lag")),
         snapshotThreshold: num(opts.get("snapshot-threshold")),
+        snapshotThresholdBytes: num(opts.get("snapshot-bytes")),
+        learnerCatchUpEntries: num(opts.get("catch-up")),
         autoLeaveJoint: bool(opts.get("autoleave")),
       };
       for (const id of ids) {
@@ -293,10 +297,21 @@ export function runCommand(c: Cluster, command: string): string[] {
       const id = Number(args[0]);
       const op = args[1];
       let change: MembershipChange;
+      const info = {
+        address: opts.get("address"),
+        metadata: opts.get("metadata"),
+      };
       if (op === "add-voter") {
-        change = { type: "addVoter", id: Number(args[2]) };
+        change = {
+          type: "addVoter",
+          id: Number(args[2]),
+          ...info,
+          force: bool(opts.get("force")),
+        };
       } else if (op === "add-learner") {
-        change = { type: "addLearner", id: Number(args[2]) };
+        change = { type: "addLearner", id: Number(args[2]), ...info };
+      } else if (op === "update-node") {
+        change = { type: "updateNode", id: Number(args[2]), ...info };
       } else if (op === "remove") {
         change = { type: "removeNode", id: Number(args[2]) };
       } else if (op === "leave-joint") change = { type: "leaveJoint" };
@@ -306,6 +321,7 @@ export function runCommand(c: Cluster, command: string): string[] {
           voters: list(opts.get("voters")) ?? [],
           learners: list(opts.get("learners")),
           autoLeave: bool(opts.get("autoleave")),
+          force: bool(opts.get("force")),
         };
       } else return [`unknown membership op ${op}`];
       return c.changeMembership(id, change);
@@ -316,7 +332,9 @@ export function runCommand(c: Cluster, command: string): string[] {
     case "status": {
       const s = c.get(Number(args[0])).node.status();
       const out = [
-        `${s.id}: ${s.role} term=${s.term} vote=${s.vote} leader=${s.leader} commit=${s.commit} applied=${s.applied} last=${s.lastIndex} stable=${s.stableIndex}`,
+        `${s.id}: ${s.role} term=${s.term} vote=${s.vote} leader=${s.leader} commit=${s.commit} applied=${s.applied} last=${s.lastIndex} stable=${s.stableIndex}${
+          s.removed ? " removed" : ""
+        }`,
         `config: ${formatMembership(s.membership)}${
           s.leadTransferee ? ` transferee=${s.leadTransferee}` : ""
         }`,
