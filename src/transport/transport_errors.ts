@@ -10,6 +10,8 @@
  * @module
  */
 
+import { RaftIoError } from "../errors.ts";
+
 /** Every stable code a transport error can carry. */
 export type TransportErrorCode =
   | "AUTHENTICATION_FAILED"
@@ -32,9 +34,9 @@ export type TransportErrorCode =
  * e.code; // "UNKNOWN_PEER"
  * ```
  */
-export class TransportError extends Error {
+export class TransportError extends RaftIoError {
   /** Stable machine-readable code. */
-  readonly code: TransportErrorCode;
+  declare readonly code: TransportErrorCode;
   /** The peer involved, when known (0 when not). */
   readonly peerId: number;
 
@@ -46,9 +48,8 @@ export class TransportError extends Error {
    * @param peerId the peer involved, 0 when unknown
    */
   constructor(code: TransportErrorCode, message: string, peerId = 0) {
-    super(message);
+    super(code, message);
     this.name = "TransportError";
-    this.code = code;
     this.peerId = peerId;
   }
 }

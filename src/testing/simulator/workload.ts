@@ -8,7 +8,7 @@
  * @module
  */
 
-import { RaftError } from "../../core/errors.ts";
+import { isCoreError } from "../../core/errors.ts";
 import type { Entry } from "../../log/raft_log.ts";
 import type { KvOperation, KvValue } from "../linearizability/history.ts";
 import { encodeKvCommand, type KvCommand, type KvResult } from "../kv_model.ts";
@@ -212,7 +212,7 @@ export class Workload {
         target.node.propose(encodeKvCommand(command));
       }
     } catch (error) {
-      if (!(error instanceof RaftError)) throw error;
+      if (!isCoreError(error)) throw error;
       return refuse();
     }
     client.call = {
