@@ -42,7 +42,7 @@ export type MessageDecodeErrorReason =
  *
  * @example
  * ```ts
- * import { decodeMessage, MessageDecodeError } from "@raft-io/raft";
+ * import { decodeMessage, MessageDecodeError } from "@raft-io/raft/codec";
  * try {
  *   decodeMessage(new Uint8Array([9]));
  * } catch (e) {
@@ -102,7 +102,7 @@ export type MessageEncodeErrorReason =
  *
  * @example
  * ```ts
- * import { encodeMessage, MessageEncodeError } from "@raft-io/raft";
+ * import { encodeMessage, MessageEncodeError } from "@raft-io/raft/codec";
  * try {
  *   encodeMessage({ type: "TimeoutNow", from: 1, to: 2, term: -1 });
  * } catch (e) {

@@ -97,7 +97,7 @@ export interface CodecOptions {
  *
  * @example
  * ```ts
- * import { decodeRecords, RecordEncoder } from "@raft-io/raft";
+ * import { decodeRecords, RecordEncoder } from "@raft-io/raft/codec";
  * const encoder = new RecordEncoder();
  * encoder.add(1, new TextEncoder().encode("hello"));
  * encoder.reserve(2, 3).set([7, 8, 9]);
@@ -228,7 +228,7 @@ export class RecordEncoder {
  *
  * @example
  * ```ts
- * import { encodeRecords } from "@raft-io/raft";
+ * import { encodeRecords } from "@raft-io/raft/codec";
  * const bytes = encodeRecords([{ type: 1, payload: new Uint8Array([42]) }]);
  * bytes.length; // 10
  * ```
@@ -346,7 +346,7 @@ export interface DecodeOptions extends CodecOptions {
  *
  * @example
  * ```ts
- * import { decodeRecords, encodeRecords } from "@raft-io/raft";
+ * import { decodeRecords, encodeRecords } from "@raft-io/raft/codec";
  * const bytes = encodeRecords([{ type: 3, payload: new Uint8Array([1, 2]) }]);
  * const decoded = decodeRecords(bytes);
  * decoded.type(0); // 3
