@@ -13,8 +13,8 @@ import {
   crc32cWasm,
   decodeRecords,
   RecordEncoder,
-  wasmAvailable,
-} from "../mod.ts";
+} from "../src/codec/mod.ts";
+import { wasmAvailable } from "../mod.ts";
 
 const RECORDS = 4096;
 const PAYLOAD = 100;

@@ -30,7 +30,9 @@ const SUITES: Suite[] = [
   {
     name: "codec",
     dir: "tests/codec",
-    permissions: ["--allow-read=asm,tests"],
+    // The portable-surface test reads the sources and runs `deno info` and a
+    // subprocess without runtime globals.
+    permissions: ["--allow-read=asm,tests,src,mod.ts", `--allow-run=${deno}`],
   },
   { name: "core", dir: "tests/core", permissions: ["--allow-read=tests"] },
   { name: "log", dir: "tests/log", permissions: SCRATCH },

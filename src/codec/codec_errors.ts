@@ -9,6 +9,8 @@
  * @module
  */
 
+import { RaftIoError } from "../errors.ts";
+
 /**
  * Why a decode failed. The values are stable: match on them, do not parse
  * the error message.
@@ -40,7 +42,7 @@ export type MessageDecodeErrorReason =
  *
  * @example
  * ```ts
- * import { decodeMessage, MessageDecodeError } from "@raft-io/raft";
+ * import { decodeMessage, MessageDecodeError } from "@raft-io/raft/codec";
  * try {
  *   decodeMessage(new Uint8Array([9]));
  * } catch (e) {
@@ -48,9 +50,9 @@ export type MessageDecodeErrorReason =
  * }
  * ```
  */
-export class MessageDecodeError extends Error {
+export class MessageDecodeError extends RaftIoError {
   /** Stable error code shared by every decode failure. */
-  readonly code = "MESSAGE_DECODE_FAILED" as const;
+  override readonly code = "MESSAGE_DECODE_FAILED" as const;
   /** Which rule the bytes broke. */
   readonly reason: MessageDecodeErrorReason;
   /** Byte offset in the input where the offending field starts. */
@@ -69,6 +71,7 @@ export class MessageDecodeError extends Error {
     detail: string,
   ) {
     super(
+      "MESSAGE_DECODE_FAILED",
       `cannot decode raft message: ${detail} (reason ${reason}, at byte ${offset}); ` +
         "drop the message: the sender is broken or runs an incompatible raft-io version",
     );
@@ -99,7 +102,7 @@ export type MessageEncodeErrorReason =
  *
  * @example
  * ```ts
- * import { encodeMessage, MessageEncodeError } from "@raft-io/raft";
+ * import { encodeMessage, MessageEncodeError } from "@raft-io/raft/codec";
  * try {
  *   encodeMessage({ type: "TimeoutNow", from: 1, to: 2, term: -1 });
  * } catch (e) {
@@ -107,9 +110,9 @@ export type MessageEncodeErrorReason =
  * }
  * ```
  */
-export class MessageEncodeError extends Error {
+export class MessageEncodeError extends RaftIoError {
   /** Stable error code shared by every encode failure. */
-  readonly code = "MESSAGE_ENCODE_FAILED" as const;
+  override readonly code = "MESSAGE_ENCODE_FAILED" as const;
   /** Which rule the message broke. */
   readonly reason: MessageEncodeErrorReason;
   /** Name of the offending field (e.g. `"term"`, `"entries[3].index"`). */
@@ -124,6 +127,7 @@ export class MessageEncodeError extends Error {
    */
   constructor(reason: MessageEncodeErrorReason, field: string, detail: string) {
     super(
+      "MESSAGE_ENCODE_FAILED",
       `cannot encode raft message field ${field}: ${detail} (reason ${reason}); ` +
         "ids, terms and indexes must be safe integers >= 0",
     );

@@ -19,7 +19,7 @@ const WASM_MIN_BYTES = 64;
  *
  * @example
  * ```ts
- * import { crc32cWasm } from "@raft-io/raft";
+ * import { crc32cWasm } from "@raft-io/raft/codec";
  * crc32cWasm(new TextEncoder().encode("123456789")).toString(16); // "e3069283"
  * ```
  */
@@ -49,7 +49,7 @@ export function crc32cWasm(bytes: Uint8Array, seed = 0): number {
  *
  * @example
  * ```ts
- * import { crc32c } from "@raft-io/raft";
+ * import { crc32c } from "@raft-io/raft/codec";
  * const all = crc32c(new TextEncoder().encode("123456789")); // 0xe3069283
  * const chained = crc32c(new TextEncoder().encode("6789"), crc32c(new TextEncoder().encode("12345")));
  * console.log(all === chained); // true

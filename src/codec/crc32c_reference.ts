@@ -54,7 +54,7 @@ export function crc32cUpdateReference(
  *
  * @example
  * ```ts
- * import { crc32cReference } from "@raft-io/raft";
+ * import { crc32cReference } from "@raft-io/raft/codec";
  * crc32cReference(new TextEncoder().encode("123456789")).toString(16); // "e3069283"
  * ```
  */

@@ -56,7 +56,7 @@ export type MessageTagTable = Record<MessageType, number>;
  *
  * @example
  * ```ts
- * import { MESSAGE_TAGS } from "@raft-io/raft";
+ * import { MESSAGE_TAGS } from "@raft-io/raft/codec";
  * MESSAGE_TAGS.AppendEntries; // 3
  * ```
  */
@@ -170,7 +170,7 @@ function writeSnapshotMeta(w: ByteWriter, m: SnapshotMeta): void {
  *
  * @example
  * ```ts
- * import { encodeMessageInto, ByteWriter } from "@raft-io/raft";
+ * import { ByteWriter, encodeMessageInto } from "@raft-io/raft/codec";
  * const w = new ByteWriter();
  * encodeMessageInto(w, { type: "TimeoutNow", from: 1, to: 2, term: 3 });
  * w.pos; // 26
@@ -294,7 +294,7 @@ function finishShared(): Uint8Array {
  *
  * @example
  * ```ts
- * import { decodeMessage, encodeMessage } from "@raft-io/raft";
+ * import { decodeMessage, encodeMessage } from "@raft-io/raft/codec";
  * const bytes = encodeMessage({
  *   type: "AppendEntries", from: 1, to: 2, term: 5, prevLogIndex: 9, prevLogTerm: 4,
  *   entries: [{ index: 10, term: 5, kind: "normal", data: new Uint8Array([42]) }],
@@ -321,7 +321,7 @@ export function encodeMessage(msg: Message): Uint8Array {
  *
  * @example
  * ```ts
- * import { decodeMessages, encodeMessages } from "@raft-io/raft";
+ * import { decodeMessages, encodeMessages } from "@raft-io/raft/codec";
  * const bytes = encodeMessages([
  *   { type: "TimeoutNow", from: 1, to: 2, term: 3 },
  *   { type: "HeartbeatResponse", from: 2, to: 1, term: 3, context: 7 },
@@ -346,7 +346,7 @@ export function encodeMessages(msgs: readonly Message[]): Uint8Array {
  *
  * @example
  * ```ts
- * import { encodeMessagesInto, ByteWriter } from "@raft-io/raft";
+ * import { ByteWriter, encodeMessagesInto } from "@raft-io/raft/codec";
  * const w = new ByteWriter();
  * encodeMessagesInto(w, [{ type: "TimeoutNow", from: 1, to: 2, term: 3 }]);
  * w.pos; // 1 + 4 + 4 + 26
@@ -651,7 +651,7 @@ function checkMessageSize(size: number, at: number, limits: DecodeLimits) {
  *
  * @example
  * ```ts
- * import { decodeMessage, encodeMessage } from "@raft-io/raft";
+ * import { decodeMessage, encodeMessage } from "@raft-io/raft/codec";
  * const msg = decodeMessage(
  *   encodeMessage({ type: "Heartbeat", from: 1, to: 2, term: 3, commit: 4, context: 0 }),
  *   { maxMessageBytes: 1024 },
@@ -678,7 +678,7 @@ export function decodeMessage(
  *
  * @example
  * ```ts
- * import { decodeMessages, encodeMessages } from "@raft-io/raft";
+ * import { decodeMessages, encodeMessages } from "@raft-io/raft/codec";
  * decodeMessages(encodeMessages([])).length; // 0
  * ```
  */

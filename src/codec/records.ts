@@ -10,6 +10,7 @@
  * @module
  */
 
+import { RaftIoError } from "../errors.ts";
 import { CodecInstance, wasmAvailable } from "../wasm/codec_wasm.ts";
 import {
   frameRecordsReference,
@@ -51,9 +52,9 @@ const REASON_TEXT: Record<RecordCorruptionReason, string> = {
 };
 
 /** A record that is torn, truncated or fails its checksum. */
-export class RecordCorruptionError extends Error {
+export class RecordCorruptionError extends RaftIoError {
   /** Stable code for programmatic handling. */
-  readonly code = "RECORD_CORRUPTION";
+  override readonly code = "RECORD_CORRUPTION" as const;
   /** Byte offset of the bad record's header within the decoded buffer. */
   readonly offset: number;
   /** What is wrong with it. */
@@ -61,7 +62,10 @@ export class RecordCorruptionError extends Error {
 
   /** Creates the error for the record whose header starts at `offset`. */
   constructor(offset: number, reason: RecordCorruptionReason) {
-    super(`record at byte ${offset} is corrupt: ${REASON_TEXT[reason]}`);
+    super(
+      "RECORD_CORRUPTION",
+      `record at byte ${offset} is corrupt: ${REASON_TEXT[reason]}`,
+    );
     this.name = "RecordCorruptionError";
     this.offset = offset;
     this.reason = reason;
@@ -93,7 +97,7 @@ export interface CodecOptions {
  *
  * @example
  * ```ts
- * import { decodeRecords, RecordEncoder } from "@raft-io/raft";
+ * import { decodeRecords, RecordEncoder } from "@raft-io/raft/codec";
  * const encoder = new RecordEncoder();
  * encoder.add(1, new TextEncoder().encode("hello"));
  * encoder.reserve(2, 3).set([7, 8, 9]);
@@ -224,7 +228,7 @@ export class RecordEncoder {
  *
  * @example
  * ```ts
- * import { encodeRecords } from "@raft-io/raft";
+ * import { encodeRecords } from "@raft-io/raft/codec";
  * const bytes = encodeRecords([{ type: 1, payload: new Uint8Array([42]) }]);
  * bytes.length; // 10
  * ```
@@ -342,7 +346,7 @@ export interface DecodeOptions extends CodecOptions {
  *
  * @example
  * ```ts
- * import { decodeRecords, encodeRecords } from "@raft-io/raft";
+ * import { decodeRecords, encodeRecords } from "@raft-io/raft/codec";
  * const bytes = encodeRecords([{ type: 3, payload: new Uint8Array([1, 2]) }]);
  * const decoded = decodeRecords(bytes);
  * decoded.type(0); // 3

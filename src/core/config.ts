@@ -151,7 +151,7 @@ const MIB = 1024 * 1024;
  *
  * @example
  * ```ts
- * import { resolveConfig } from "@raft-io/raft";
+ * import { resolveConfig } from "@raft-io/raft/core";
  * resolveConfig({ id: 1, voters: [1, 2, 3] }).electionTick; // 10
  * ```
  */

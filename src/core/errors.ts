@@ -1,26 +1,12 @@
 /**
- * Typed errors thrown by the consensus core. Each has a stable `code` for
- * programmatic handling; messages say what happened and what to do.
+ * Typed errors thrown by the consensus core. Each extends
+ * {@linkcode RaftIoError} directly and has a stable `code` for programmatic
+ * handling; messages say what happened and what to do.
  *
  * @module
  */
 
-/** Base class of every core error. */
-export class RaftError extends Error {
-  /** Stable, machine-readable code (never changes between releases). */
-  readonly code: string;
-  /**
-   * Creates the error.
-   *
-   * @param code Stable code.
-   * @param message Human-readable explanation.
-   */
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-    this.name = "RaftError";
-  }
-}
+import { RaftIoError } from "../errors.ts";
 
 /**
  * The node is not the leader and cannot forward the request.
@@ -32,7 +18,7 @@ export class RaftError extends Error {
  * e.leaderId; // 3 (0 when no leader is known)
  * ```
  */
-export class NotLeaderError extends RaftError {
+export class NotLeaderError extends RaftIoError {
   /** The leader this node knows of, or 0 when none is known. */
   readonly leaderId: number;
   /**
@@ -53,7 +39,7 @@ export class NotLeaderError extends RaftError {
 }
 
 /** A proposal was dropped (e.g. empty batch, or the node was removed from the cluster). */
-export class ProposalDroppedError extends RaftError {
+export class ProposalDroppedError extends RaftIoError {
   /**
    * Creates the error.
    *
@@ -70,7 +56,7 @@ export class ProposalDroppedError extends RaftError {
  * proposal was rejected instead of growing the log without bound. Retry
  * after earlier proposals commit.
  */
-export class OverloadedError extends RaftError {
+export class OverloadedError extends RaftIoError {
   /** Uncommitted bytes currently held by the leader. */
   readonly uncommittedBytes: number;
   /** The configured cap. */
@@ -93,7 +79,7 @@ export class OverloadedError extends RaftError {
 }
 
 /** A leadership transfer is in flight: proposals and other changes are refused until it ends. */
-export class TransferInProgressError extends RaftError {
+export class TransferInProgressError extends RaftIoError {
   /** The transfer target. */
   readonly transferee: number;
   /**
@@ -112,7 +98,7 @@ export class TransferInProgressError extends RaftError {
 }
 
 /** A membership change is already in flight (or the leader is not ready for one). */
-export class ConfigChangeInProgressError extends RaftError {
+export class ConfigChangeInProgressError extends RaftIoError {
   /**
    * Creates the error.
    *
@@ -125,7 +111,7 @@ export class ConfigChangeInProgressError extends RaftError {
 }
 
 /** A requested membership change is not valid for the current configuration. */
-export class InvalidMembershipChangeError extends RaftError {
+export class InvalidMembershipChangeError extends RaftIoError {
   /**
    * Creates the error.
    *
@@ -138,7 +124,7 @@ export class InvalidMembershipChangeError extends RaftError {
 }
 
 /** The configuration passed to `new RaftNode` is invalid. */
-export class InvalidConfigError extends RaftError {
+export class InvalidConfigError extends RaftIoError {
   /** The offending field. */
   readonly field: string;
   /**
@@ -155,7 +141,7 @@ export class InvalidConfigError extends RaftError {
 }
 
 /** The driver broke the Ready protocol (e.g. `ready()` twice without `advance`). */
-export class ReadyProtocolError extends RaftError {
+export class ReadyProtocolError extends RaftIoError {
   /**
    * Creates the error.
    *
@@ -168,7 +154,7 @@ export class ReadyProtocolError extends RaftError {
 }
 
 /** A leadership transfer names a node that cannot become leader. */
-export class InvalidTransferTargetError extends RaftError {
+export class InvalidTransferTargetError extends RaftIoError {
   /** The requested target. */
   readonly target: number;
   /**
@@ -201,7 +187,7 @@ export class InvalidTransferTargetError extends RaftError {
  * e.members; // [1, 2, 3]
  * ```
  */
-export class RemovedFromClusterError extends RaftError {
+export class RemovedFromClusterError extends RaftIoError {
   /** The members of the configuration this node knows (without itself). */
   readonly members: number[];
   /**
@@ -220,4 +206,44 @@ export class RemovedFromClusterError extends RaftError {
     this.members = members;
     this.name = "RemovedFromClusterError";
   }
+}
+
+/** Any error the core throws at its caller. */
+export type CoreError =
+  | NotLeaderError
+  | ProposalDroppedError
+  | OverloadedError
+  | TransferInProgressError
+  | ConfigChangeInProgressError
+  | InvalidMembershipChangeError
+  | InvalidConfigError
+  | ReadyProtocolError
+  | InvalidTransferTargetError
+  | RemovedFromClusterError;
+
+/**
+ * Whether `error` is one of the core's own refusals (as opposed to a bug or
+ * a storage failure surfacing through the core).
+ *
+ * @example
+ * ```ts
+ * import { isCoreError, NotLeaderError } from "@raft-io/raft/core";
+ * isCoreError(new NotLeaderError(2)); // true
+ * isCoreError(new RangeError("no")); // false
+ * ```
+ *
+ * @param error anything caught
+ * @returns true for an instance of one of the core's error classes
+ */
+export function isCoreError(error: unknown): error is CoreError {
+  return error instanceof NotLeaderError ||
+    error instanceof ProposalDroppedError ||
+    error instanceof OverloadedError ||
+    error instanceof TransferInProgressError ||
+    error instanceof ConfigChangeInProgressError ||
+    error instanceof InvalidMembershipChangeError ||
+    error instanceof InvalidConfigError ||
+    error instanceof ReadyProtocolError ||
+    error instanceof InvalidTransferTargetError ||
+    error instanceof RemovedFromClusterError;
 }

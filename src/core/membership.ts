@@ -243,7 +243,7 @@ export function members(m: Membership): number[] {
  *
  * @example
  * ```ts
- * import { applyMembershipChange, simpleMembership } from "@raft-io/raft";
+ * import { applyMembershipChange, simpleMembership } from "@raft-io/raft/core";
  * const next = applyMembershipChange(simpleMembership([1, 2, 3]), {
  *   type: "addLearner", id: 4, address: "10.0.0.4:7001",
  * });
@@ -495,7 +495,7 @@ export function encodeMembership(m: Membership): Uint8Array {
  *
  * @example
  * ```ts
- * import { decodeMembership, encodeMembership, simpleMembership } from "@raft-io/raft";
+ * import { decodeMembership, encodeMembership, simpleMembership } from "@raft-io/raft/core";
  * decodeMembership(encodeMembership(simpleMembership([1, 2, 3]))).voters; // [1, 2, 3]
  * ```
  */

@@ -322,7 +322,7 @@ export type MessageType = Message["type"];
  *
  * @example
  * ```ts
- * import { MESSAGE_TYPES } from "@raft-io/raft";
+ * import { MESSAGE_TYPES } from "@raft-io/raft/core";
  * MESSAGE_TYPES.includes("AppendEntries"); // true
  * ```
  */
@@ -349,7 +349,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = Object.freeze([
  *
  * @example
  * ```ts
- * import { needsDurability } from "@raft-io/raft";
+ * import { needsDurability } from "@raft-io/raft/core";
  * needsDurability({ type: "TimeoutNow", from: 1, to: 2, term: 3 }); // false
  * needsDurability({
  *   type: "RequestVoteResponse", from: 2, to: 1, term: 3, preVote: false, granted: true,

@@ -18,7 +18,8 @@
  *
  * @example
  * ```ts
- * import { MemoryLog, RaftNode } from "@raft-io/raft";
+ * import { MemoryLog } from "@raft-io/raft";
+ * import { RaftNode } from "@raft-io/raft/core";
  * const log = new MemoryLog();
  * const node = new RaftNode({ id: 1, voters: [1] }, log);
  * node.campaign();
@@ -79,6 +80,7 @@ export {
   type MembershipChange,
   simpleMembership,
 } from "./membership.ts";
+export type { RaftLog } from "../log/raft_log.ts";
 export { LEASE_MARGIN_TICKS, type ReadState } from "./read_index.ts";
 export { mulberry32 } from "./random.ts";
 export {

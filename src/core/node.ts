@@ -103,7 +103,8 @@ export interface RaftNodeOptions {
  *
  * @example
  * ```ts
- * import { MemoryLog, RaftNode } from "@raft-io/raft";
+ * import { MemoryLog } from "@raft-io/raft";
+ * import { RaftNode } from "@raft-io/raft/core";
  * const log = new MemoryLog();
  * const node = new RaftNode({ id: 1 }, log); // a single-node cluster
  * node.campaign();

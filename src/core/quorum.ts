@@ -24,7 +24,7 @@ let scratch = new Float64Array(16);
  *
  * @example
  * ```ts
- * import { majorityCommitted } from "@raft-io/raft";
+ * import { majorityCommitted } from "@raft-io/raft/core";
  * const acked = new Map([[1, 5], [2, 3], [3, 1]]);
  * majorityCommitted([1, 2, 3], { ackedIndex: (id) => acked.get(id) }); // 3
  * ```
@@ -101,7 +101,7 @@ export function majorityVoteResult(
  *
  * @example
  * ```ts
- * import { jointVoteResult } from "@raft-io/raft";
+ * import { jointVoteResult } from "@raft-io/raft/core";
  * const votes = new Map([[1, true], [2, true]]);
  * jointVoteResult([1, 2, 3], [4, 5, 6], { vote: (id) => votes.get(id) }); // "pending"
  * ```

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { mulberry32 } from "@raft-io/raft";
+ * import { mulberry32 } from "@raft-io/raft/core";
  * mulberry32(1)() === mulberry32(1)(); // true
  * ```
  */
@@ -31,7 +31,7 @@ export function mulberry32(seed: number): () => number {
  *
  * @example
  * ```ts
- * import { seededRandom } from "@raft-io/raft";
+ * import { seededRandom } from "@raft-io/raft/core";
  * const a = seededRandom(7), b = seededRandom(7);
  * a() === b(); // true
  * ```

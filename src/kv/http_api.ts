@@ -41,7 +41,8 @@ import {
   ProposalDroppedError,
   TransferInProgressError,
 } from "../core/errors.ts";
-import type { RaftServer, ReadConsistency } from "../runtime/raft_server.ts";
+import type { RaftServer } from "../runtime/raft_server.ts";
+import type { ReadConsistency } from "../runtime/server_types.ts";
 import { StoppedError, TimeoutError } from "../runtime/errors.ts";
 import { renderMetrics } from "./metrics_text.ts";
 import {

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { RaftIoError } from "../errors.ts";
 import type { Message } from "../core/messages.ts";
 import { WalLog } from "../log/wal/wal_log.ts";
 import { RaftServer } from "../runtime/raft_server.ts";
@@ -66,9 +67,9 @@ export interface KvNodeOptions {
 }
 
 /** A bad command line; the message says what to fix. */
-export class UsageError extends Error {
+export class UsageError extends RaftIoError {
   /** Stable code. */
-  readonly code = "USAGE" as const;
+  override readonly code = "USAGE" as const;
 
   /**
    * Creates the error.
@@ -76,7 +77,7 @@ export class UsageError extends Error {
    * @param message what is wrong with the flags
    */
   constructor(message: string) {
-    super(message);
+    super("USAGE", message);
     this.name = "UsageError";
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { RaftIoError } from "../errors.ts";
 import {
   type Entry,
   ENTRY_OVERHEAD_BYTES,
@@ -18,12 +19,12 @@ import {
 const EMPTY = new Uint8Array(0);
 
 /** Thrown when a caller breaks the log's continuity rules. */
-export class LogContinuityError extends RangeError {
+export class LogContinuityError extends RaftIoError {
   /** Stable code for programmatic handling. */
-  readonly code = "LOG_CONTINUITY";
+  override readonly code = "LOG_CONTINUITY" as const;
   /** Creates the error; `message` says which rule was broken. */
   constructor(message: string) {
-    super(message);
+    super("LOG_CONTINUITY", message);
     this.name = "LogContinuityError";
   }
 }

@@ -51,7 +51,7 @@ export const ENTRY_OVERHEAD_BYTES = 24;
  *
  * @example
  * ```ts
- * import { entrySize } from "@raft-io/raft";
+ * import { entrySize } from "./raft_log.ts";
  * entrySize({ index: 1, term: 1, kind: "normal", data: new Uint8Array(100) }); // 124
  * ```
  */

@@ -8,8 +8,8 @@
 
 import type { KvValue } from "./linearizability/history.ts";
 
-/** A command of {@linkcode KvStateMachine}, carried as JSON in an entry. */
-export type KvCommand =
+/** A command of {@linkcode KvModel}, carried as JSON in an entry. */
+export type KvModelCommand =
   | { op: "put"; req: string; key: string; value: KvValue }
   | { op: "delete"; req: string; key: string }
   | {
@@ -21,7 +21,7 @@ export type KvCommand =
   };
 
 /** What applying a command returned: for `cas`, whether it swapped. */
-export interface KvResult {
+export interface KvModelResult {
   /** The request the result belongs to. */
   req: string;
   /** `cas`: true when it swapped; other commands: true. */
@@ -32,12 +32,14 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Encodes a command as entry data. */
-export function encodeKvCommand(command: KvCommand): Uint8Array {
+export function encodeKvModelCommand(command: KvModelCommand): Uint8Array {
   return encoder.encode(JSON.stringify(command));
 }
 
-/** Decodes entry data written by {@linkcode encodeKvCommand}; undefined for anything else. */
-export function decodeKvCommand(data: Uint8Array): KvCommand | undefined {
+/** Decodes entry data written by {@linkcode encodeKvModelCommand}; undefined for anything else. */
+export function decodeKvModelCommand(
+  data: Uint8Array,
+): KvModelCommand | undefined {
   if (data.byteLength === 0) return undefined;
   try {
     const parsed = JSON.parse(decoder.decode(data));
@@ -45,7 +47,7 @@ export function decodeKvCommand(data: Uint8Array): KvCommand | undefined {
       typeof parsed === "object" && parsed !== null &&
       typeof parsed.req === "string"
     ) {
-      return parsed as KvCommand;
+      return parsed as KvModelCommand;
     }
   } catch {
     // Not a KV command.
@@ -54,24 +56,25 @@ export function decodeKvCommand(data: Uint8Array): KvCommand | undefined {
 }
 
 /**
- * A replicated key-value map. Deterministic: the same commands in the same
- * order give the same state on every node.
+ * The simulator's model of a replicated key-value map, with JSON commands
+ * (the `./kv` service's state machine is `KvStateMachine`). Deterministic:
+ * the same commands in the same order give the same state on every node.
  *
  * @example
  * ```ts
- * import { encodeKvCommand, KvStateMachine } from "@raft-io/raft/testing";
- * const sm = new KvStateMachine();
- * sm.apply(encodeKvCommand({ op: "put", req: "c1-1", key: "x", value: "a" }));
+ * import { encodeKvModelCommand, KvModel } from "@raft-io/raft/testing";
+ * const sm = new KvModel();
+ * sm.apply(encodeKvModelCommand({ op: "put", req: "c1-1", key: "x", value: "a" }));
  * sm.get("x"); // "a"
  * ```
  */
-export class KvStateMachine {
+export class KvModel {
   #data = new Map<string, KvValue>();
   #results = new Map<string, boolean>();
 
   /** Applies one entry's data; returns the result, or undefined for a non-command (no-op). */
-  apply(data: Uint8Array): KvResult | undefined {
-    const command = decodeKvCommand(data);
+  apply(data: Uint8Array): KvModelResult | undefined {
+    const command = decodeKvModelCommand(data);
     if (command === undefined) return undefined;
     const seen = this.#results.get(command.req);
     if (seen !== undefined) return { req: command.req, ok: seen };

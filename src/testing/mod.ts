@@ -36,11 +36,11 @@ export {
   type Violation,
 } from "./invariants.ts";
 export {
-  decodeKvCommand,
-  encodeKvCommand,
-  type KvCommand,
-  type KvResult,
-  KvStateMachine,
+  decodeKvModelCommand,
+  encodeKvModelCommand,
+  KvModel,
+  type KvModelCommand,
+  type KvModelResult,
 } from "./kv_model.ts";
 export {
   type ConformanceOptions,

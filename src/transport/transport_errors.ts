@@ -10,6 +10,8 @@
  * @module
  */
 
+import { RaftIoError } from "../errors.ts";
+
 /** Every stable code a transport error can carry. */
 export type TransportErrorCode =
   | "AUTHENTICATION_FAILED"
@@ -33,9 +35,9 @@ export type TransportErrorCode =
  * e.code; // "UNKNOWN_PEER"
  * ```
  */
-export class TransportError extends Error {
+export class TransportError extends RaftIoError {
   /** Stable machine-readable code. */
-  readonly code: TransportErrorCode;
+  declare readonly code: TransportErrorCode;
   /** The peer involved, when known (0 when not). */
   readonly peerId: number;
 
@@ -46,10 +48,14 @@ export class TransportError extends Error {
    * @param message what happened and what to do
    * @param peerId the peer involved, 0 when unknown
    */
-  constructor(code: TransportErrorCode, message: string, peerId = 0) {
-    super(message);
+  constructor(
+    code: TransportErrorCode,
+    message: string,
+    peerId = 0,
+    options?: ErrorOptions,
+  ) {
+    super(code, message, options);
     this.name = "TransportError";
-    this.code = code;
     this.peerId = peerId;
   }
 }
@@ -348,14 +354,9 @@ export class ListenError extends TransportError {
         (/in use/i.test(detail)
           ? " (another process holds the port: stop it or pick another --listen port)"
           : ""),
+      0,
+      options,
     );
-    if (options?.cause !== undefined) {
-      Object.defineProperty(this, "cause", {
-        value: options.cause,
-        configurable: true,
-        writable: true,
-      });
-    }
     this.name = "ListenError";
     this.address = address;
   }

@@ -8,7 +8,7 @@
 import { MemoryLog } from "../../src/log/memory_log.ts";
 import type { Entry } from "../../src/log/raft_log.ts";
 import type { RaftConfig } from "../../src/core/config.ts";
-import { RaftError } from "../../src/core/errors.ts";
+import { isCoreError } from "../../src/core/errors.ts";
 import {
   decodeMembership,
   formatMembership,
@@ -114,7 +114,7 @@ export function formatMessage(m: Message): string {
 
 /** Describes an error for output. */
 export function formatError(e: unknown): string {
-  if (e instanceof RaftError) return `error: ${e.code}: ${e.message}`;
+  if (isCoreError(e)) return `error: ${e.code}: ${e.message}`;
   if (e instanceof Error) return `error: ${e.name}: ${e.message}`;
   return `error: ${String(e)}`;
 }

@@ -1,6 +1,7 @@
 /** An in-process key-value cluster (MemoryNetwork + MemoryLog) with real HTTP listeners on loopback. */
 
 import { waitFor } from "../support/wait_for.ts";
+import { silentLogger } from "../../src/logger.ts";
 import type { Message } from "../../src/core/messages.ts";
 import { MemoryLog } from "../../src/log/memory_log.ts";
 import { MemoryNetwork } from "../../src/transport/memory_network.ts";
@@ -26,7 +27,7 @@ export interface KvTestNode {
   api: KvHttpApi;
 }
 
-const silent = { info: () => {}, warn: () => {} };
+const silent = silentLogger;
 
 /** Starts one node; `voters` is the founding configuration it boots with. */
 export async function startKvTestNode(

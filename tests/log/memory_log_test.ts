@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { MemoryLog } from "../../src/log/memory_log.ts";
+import { LogContinuityError } from "../../src/log/log_state.ts";
 import { runRaftLogConformance } from "../../src/testing/log_conformance.ts";
 
 runRaftLogConformance(Deno.test, {
@@ -44,7 +45,7 @@ Deno.test("MemoryLog: a mutation the log rejects is not queued for the durable c
         kind: "normal",
         data: new Uint8Array(),
       }]),
-    RangeError,
+    LogContinuityError,
   );
   assert.equal(log.hasUnsynced(), false);
 });

@@ -1,16 +1,49 @@
 // Runs the built npm package (npm/, from `deno task build:npm`) under Node's
 // own test runner: the same CRC vectors and a record round trip as under Deno.
+// Modules are loaded through the package's `exports` map, as a consumer would.
 import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
-import {
+
+const pkgDir = new URL("../../npm/", import.meta.url);
+const pkg = JSON.parse(readFileSync(new URL("package.json", pkgDir), "utf8"));
+const load = (path) => import(new URL(pkg.exports[path].import, pkgDir).href);
+
+const { MemoryLog, wasmAvailable } = await load(".");
+const {
   crc32c,
   crc32cReference,
   decodeRecords,
   encodeRecords,
-  MemoryLog,
   RecordCorruptionError,
-  wasmAvailable,
-} from "../../npm/esm/mod.js";
+} = await load("./codec");
+
+test("every export path of the package loads, with its types", async () => {
+  assert.deepEqual(Object.keys(pkg.exports).sort(), [
+    ".",
+    "./codec",
+    "./core",
+    "./kv",
+    "./testing",
+  ]);
+  for (const [path, entry] of Object.entries(pkg.exports)) {
+    assert.ok(existsSync(new URL(entry.types, pkgDir)), `${path} types`);
+    const mod = await load(path);
+    assert.ok(Object.keys(mod).length > 0, `${path} exports nothing`);
+  }
+});
+
+test("the root is the application surface; the core and codecs are on subpaths", async () => {
+  const root = await load(".");
+  for (const name of ["RaftServer", "MemoryLog", "WalLog", "TcpTransport"]) {
+    assert.equal(typeof root[name], "function", name);
+  }
+  for (const name of ["RaftNode", "crc32c", "encodeMessage", "LogState"]) {
+    assert.equal(root[name], undefined, `${name} is not at the root`);
+  }
+  assert.equal(typeof (await load("./core")).RaftNode, "function");
+  assert.equal(typeof (await load("./codec")).encodeMessage, "function");
+});
 
 const ascending = Uint8Array.from({ length: 32 }, (_, i) => i);
 const vectors = [

@@ -7,11 +7,12 @@ import type { Message } from "../../src/core/messages.ts";
 import type { Entry } from "../../src/log/raft_log.ts";
 import { MemoryLog } from "../../src/log/memory_log.ts";
 import { MemoryNetwork } from "../../src/transport/memory_network.ts";
-import {
-  RaftServer,
-  type RaftServerOptions,
-} from "../../src/runtime/raft_server.ts";
-import type { StateMachine } from "../../src/runtime/state_machine.ts";
+import { RaftServer } from "../../src/runtime/raft_server.ts";
+import type { RaftServerOptions } from "../../src/runtime/server_types.ts";
+import type {
+  SnapshotSource,
+  StateMachine,
+} from "../../src/runtime/state_machine.ts";
 import {
   realScheduler,
   type Scheduler,
@@ -24,7 +25,7 @@ export class ListMachine implements StateMachine<number> {
     this.items.push(new TextDecoder().decode(entry.data));
     return this.items.length;
   }
-  snapshot(): Uint8Array {
+  snapshot(): SnapshotSource {
     return new TextEncoder().encode(JSON.stringify(this.items));
   }
   restore(bytes: Uint8Array): void {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import {
   ALL_FAULTS,
-  encodeKvCommand,
+  encodeKvModelCommand,
   InvariantChecker,
-  KvStateMachine,
+  KvModel,
   simulate,
 } from "../../src/testing/mod.ts";
 import { SimNetwork, simRandom } from "../../src/testing/simulator/network.ts";
@@ -246,16 +246,22 @@ Deno.test("the simulated network drops, duplicates, delays and partitions determ
 });
 
 Deno.test("the key-value state machine applies a duplicated command once and round-trips snapshots", () => {
-  const sm = new KvStateMachine();
-  sm.apply(encodeKvCommand({ op: "put", req: "a", key: "x", value: "1" }));
+  const sm = new KvModel();
+  sm.apply(encodeKvModelCommand({ op: "put", req: "a", key: "x", value: "1" }));
   sm.apply(
-    encodeKvCommand({ op: "cas", req: "b", key: "x", expect: "1", value: "2" }),
+    encodeKvModelCommand({
+      op: "cas",
+      req: "b",
+      key: "x",
+      expect: "1",
+      value: "2",
+    }),
   );
-  sm.apply(encodeKvCommand({ op: "put", req: "a", key: "x", value: "1" }));
+  sm.apply(encodeKvModelCommand({ op: "put", req: "a", key: "x", value: "1" }));
   assert.equal(sm.get("x"), "2");
   assert.deepEqual(
     sm.apply(
-      encodeKvCommand({
+      encodeKvModelCommand({
         op: "cas",
         req: "c",
         key: "x",
@@ -268,11 +274,13 @@ Deno.test("the key-value state machine applies a duplicated command once and rou
       ok: false,
     },
   );
-  const copy = new KvStateMachine();
+  const copy = new KvModel();
   copy.restore(sm.snapshot());
   assert.equal(copy.get("x"), "2");
   assert.deepEqual(
-    copy.apply(encodeKvCommand({ op: "put", req: "b", key: "x", value: "9" })),
+    copy.apply(
+      encodeKvModelCommand({ op: "put", req: "b", key: "x", value: "9" }),
+    ),
     { req: "b", ok: true },
   );
   assert.equal(copy.get("x"), "2");

@@ -1,6 +1,7 @@
 /** Shared helpers of the transport tests. */
 
 import { waitFor } from "../support/wait_for.ts";
+import type { Logger } from "../../src/logger.ts";
 import type { MessageCodec } from "../../src/transport/raft_transport.ts";
 
 /** The message type of the transport tests. */
@@ -33,12 +34,15 @@ export const testCodec: MessageCodec<TestMessage> = {
 export const SECRET = "test-cluster-secret-0123456789abcdef";
 
 /** A logger that keeps lines instead of printing them. */
-export function quietLogger(): {
-  warn(message: string): void;
-  lines: string[];
-} {
+export function quietLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
-  return { lines, warn: (m: string) => void lines.push(m) };
+  return {
+    lines,
+    debug: () => {},
+    info: () => {},
+    warn: (m: string) => void lines.push(m),
+    error: (m: string) => void lines.push(m),
+  };
 }
 
 export { waitFor };

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { RaftIoError } from "../../errors.ts";
+
 /**
  * A record or file of the log is damaged somewhere other than the tail of
  * the last segment, where a torn write is expected and cut off. Nothing was
@@ -20,9 +22,9 @@
  * }
  * ```
  */
-export class WalCorruptionError extends Error {
+export class WalCorruptionError extends RaftIoError {
   /** Stable code for programmatic handling. */
-  readonly code = "WAL_CORRUPTION" as const;
+  override readonly code = "WAL_CORRUPTION" as const;
   /** Path of the damaged file. */
   readonly file: string;
   /** Byte offset of the damaged record (or field) within `file`. */
@@ -37,6 +39,7 @@ export class WalCorruptionError extends Error {
    */
   constructor(file: string, offset: number, detail: string) {
     super(
+      "WAL_CORRUPTION",
       `write-ahead log file ${file} is corrupt at byte ${offset}: ${detail}. ` +
         "This is not a torn tail from a crash, so nothing was repaired. Restore the " +
         "directory from a backup, or remove this node's data and let it catch up " +
@@ -63,9 +66,9 @@ export class WalCorruptionError extends Error {
  * await log.close();
  * ```
  */
-export class WalLockedError extends Error {
+export class WalLockedError extends RaftIoError {
   /** Stable code for programmatic handling. */
-  readonly code = "WAL_LOCKED" as const;
+  override readonly code = "WAL_LOCKED" as const;
   /** The locked directory. */
   readonly dir: string;
   /** Process id written by the holder, when known. */
@@ -80,6 +83,7 @@ export class WalLockedError extends Error {
    */
   constructor(dir: string, holderPid: number | undefined, hint = "") {
     super(
+      "WAL_LOCKED",
       `write-ahead log directory ${dir} is locked by another open WalLog` +
         (holderPid === undefined ? "" : ` (process ${holderPid})`) +
         ". Close the other log (or stop that process) first; two writers would " +
@@ -105,9 +109,9 @@ export type WalFormatReason = "foreign_file" | "unknown_version";
  * console.log(e.code, e.reason); // "WAL_FORMAT" "unknown_version"
  * ```
  */
-export class WalFormatError extends Error {
+export class WalFormatError extends RaftIoError {
   /** Stable code for programmatic handling. */
-  readonly code = "WAL_FORMAT" as const;
+  override readonly code = "WAL_FORMAT" as const;
   /** Path of the offending file. */
   readonly file: string;
   /** `foreign_file` (wrong magic, too short) or `unknown_version`. */
@@ -122,6 +126,7 @@ export class WalFormatError extends Error {
    */
   constructor(file: string, reason: WalFormatReason, detail: string) {
     super(
+      "WAL_FORMAT",
       reason === "unknown_version"
         ? `write-ahead log file ${file} has format ${detail}, which this raft-io ` +
           "version cannot read. Open it with the raft-io version that wrote it (or a newer one)"
@@ -146,9 +151,9 @@ export class WalFormatError extends Error {
  * console.log(e.code); // "WAL_MISSING_SEGMENT"
  * ```
  */
-export class WalMissingSegmentError extends Error {
+export class WalMissingSegmentError extends RaftIoError {
   /** Stable code for programmatic handling. */
-  readonly code = "WAL_MISSING_SEGMENT" as const;
+  override readonly code = "WAL_MISSING_SEGMENT" as const;
   /** The log directory. */
   readonly dir: string;
   /** The missing file (path it would have). */
@@ -163,6 +168,7 @@ export class WalMissingSegmentError extends Error {
    */
   constructor(dir: string, file: string, detail: string) {
     super(
+      "WAL_MISSING_SEGMENT",
       `write-ahead log in ${dir} is missing ${file} (${detail}). Files were removed ` +
         "or the directory was copied incompletely; restore them from a backup, or remove " +
         "this node's data and let it catch up from the cluster",
@@ -184,9 +190,9 @@ export class WalMissingSegmentError extends Error {
  * console.log(e.code); // "WAL_PERMISSION"
  * ```
  */
-export class WalPermissionError extends Error {
+export class WalPermissionError extends RaftIoError {
   /** Stable code for programmatic handling. */
-  readonly code = "WAL_PERMISSION" as const;
+  override readonly code = "WAL_PERMISSION" as const;
   /** The path access was denied to. */
   readonly path: string;
   /** The operation that failed (`open`, `read`, `write`, ...). */
@@ -201,6 +207,7 @@ export class WalPermissionError extends Error {
    */
   constructor(path: string, operation: string, options?: { cause?: unknown }) {
     super(
+      "WAL_PERMISSION",
       `permission denied: cannot ${operation} ${path}. Give the process read and ` +
         "write access to the whole log directory (file modes / ownership, or Deno's " +
         "--allow-read and --allow-write for that directory)",
@@ -224,9 +231,9 @@ export class WalPermissionError extends Error {
  * console.log(e.code); // "WAL_FAILED"
  * ```
  */
-export class WalFailedError extends Error {
+export class WalFailedError extends RaftIoError {
   /** Stable code for programmatic handling. */
-  readonly code = "WAL_FAILED" as const;
+  override readonly code = "WAL_FAILED" as const;
 
   /**
    * Creates the error for a log that failed an earlier write or sync.
@@ -236,6 +243,7 @@ export class WalFailedError extends Error {
    */
   constructor(dir: string, cause: unknown) {
     super(
+      "WAL_FAILED",
       `write-ahead log in ${dir} failed earlier (${
         cause instanceof Error ? cause.message : String(cause)
       }) and accepts no more writes: close it and open it again`,

@@ -19,7 +19,6 @@ import {
   type WalDirLock,
   type WalFile,
 } from "./backend.ts";
-import { DenoWalBackend } from "./deno_backend.ts";
 import { WalFailedError, WalPermissionError } from "./errors.ts";
 import {
   type Checkpoint,
@@ -42,7 +41,6 @@ import {
   writeU32,
   writeU64,
 } from "./format.ts";
-import { NodeWalBackend } from "./node_backend.ts";
 import { recover, type SegmentInfo } from "./recovery.ts";
 
 /** Default segment size: 64 MiB. */
@@ -77,10 +75,22 @@ interface Waiter {
   reject: (e: unknown) => void;
 }
 
-function pickBackend(choice: WalLogOptions["backend"]): WalBackend {
+/**
+ * The file backend to use. The built-in ones are imported only here, when a
+ * log is opened, so that importing raft-io never loads `node:fs` (or touches
+ * `Deno`) in a runtime that has neither.
+ */
+async function pickBackend(
+  choice: WalLogOptions["backend"],
+): Promise<WalBackend> {
   if (typeof choice === "object") return choice;
   const name = choice ?? ("Deno" in globalThis ? "deno" : "node");
-  return name === "deno" ? new DenoWalBackend() : new NodeWalBackend();
+  if (name === "deno") {
+    const { DenoWalBackend } = await import("./deno_backend.ts");
+    return new DenoWalBackend();
+  }
+  const { NodeWalBackend } = await import("./node_backend.ts");
+  return new NodeWalBackend();
 }
 
 /**
@@ -191,7 +201,7 @@ export class WalLog implements RaftLog {
         `segmentBytes must be an integer >= ${MIN_SEGMENT_BYTES}`,
       );
     }
-    const backend = pickBackend(options.backend);
+    const backend = await pickBackend(options.backend);
     await backend.mkdirp(dir);
     const lock = await backend.lock(dir);
     try {

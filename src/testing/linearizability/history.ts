@@ -6,6 +6,8 @@
  * @module
  */
 
+import { RaftIoError } from "../../errors.ts";
+
 /** A value stored under a key. `null` stands for "absent" wherever a value is read or expected. */
 export type KvValue = string | number | boolean;
 
@@ -103,9 +105,9 @@ export type HistoryErrorCode =
  * }
  * ```
  */
-export class HistoryError extends Error {
+export class HistoryError extends RaftIoError {
   /** Stable machine-readable reason. */
-  readonly code: HistoryErrorCode;
+  declare readonly code: HistoryErrorCode;
   /** 1-based line number in JSON Lines input, when parsing text. */
   readonly line?: number;
   /** Index in the operation array, when validating operations. */
@@ -122,9 +124,8 @@ export class HistoryError extends Error {
       : where.index !== undefined
       ? `operation ${where.index}: `
       : "";
-    super(prefix + message);
+    super(code, prefix + message);
     this.name = "HistoryError";
-    this.code = code;
     this.line = where.line;
     this.index = where.index;
   }

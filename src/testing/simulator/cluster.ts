@@ -1,6 +1,6 @@
 /**
  * The simulated cluster's shared state: nodes (each a {@linkcode RaftNode}
- * over a `SimLog` (by default a `MemoryLog`) with a {@linkcode KvStateMachine}), the
+ * over a `SimLog` (by default a `MemoryLog`) with a {@linkcode KvModel}), the
  * network, the seeded random source, the virtual clock, counters and the
  * trace. The nemesis, the workload and the driver all act through it.
  *
@@ -10,7 +10,7 @@
 import type { Ready } from "../../core/node.ts";
 import { RaftNode } from "../../core/node.ts";
 import { InvariantChecker } from "../invariants.ts";
-import { KvStateMachine } from "../kv_model.ts";
+import { KvModel } from "../kv_model.ts";
 import { SimNetwork, simRandom } from "./network.ts";
 import type { FaultKind, SimLog, SimOptions } from "./options.ts";
 
@@ -25,7 +25,7 @@ export interface SimNode {
   /** The consensus core; replaced on restart. */
   node: RaftNode;
   /** The replicated key-value state. */
-  sm: KvStateMachine;
+  sm: KvModel;
   /** Ticks per step (clock skew). */
   rate: number;
   /** Fractional tick carried to the next step. */
@@ -128,7 +128,7 @@ export class SimCluster {
         alive: true,
         log,
         node: this.newNode(id, log),
-        sm: new KvStateMachine(),
+        sm: new KvModel(),
         rate: rates[id - 1],
         phase: phases[id - 1],
         restartAt: 0,
@@ -212,7 +212,7 @@ export class SimCluster {
     n.pending = undefined;
     this.inv.restarted(n.id);
     n.node = this.newNode(n.id, n.log);
-    n.sm = new KvStateMachine();
+    n.sm = new KvModel();
     n.sm.restore(n.log.snapshotData());
     n.lastSnapshot = n.log.snapshotMeta().index;
     this.log(

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { RaftError } from "../../core/errors.ts";
+import { isCoreError } from "../../core/errors.ts";
 import type { MembershipChange } from "../../core/membership.ts";
 import type { SimCluster } from "./cluster.ts";
 
@@ -84,7 +84,7 @@ export class Nemesis {
       c.stats.transfers++;
       c.log(leader.id, `transfer leadership to n${to}`);
     } catch (error) {
-      if (!(error instanceof RaftError)) throw error;
+      if (!isCoreError(error)) throw error;
     }
   }
 
@@ -166,7 +166,7 @@ export class Nemesis {
       c.stats.membershipChanges++;
       c.log(leader.id, `membership change ${describe(change)}`);
     } catch (error) {
-      if (!(error instanceof RaftError)) throw error;
+      if (!isCoreError(error)) throw error;
       return;
     }
     // Impatient operators: sometimes a second change right away (the core
@@ -180,6 +180,7 @@ function describe(change: MembershipChange): string {
     case "addVoter":
     case "addLearner":
     case "removeNode":
+    case "updateNode":
       return `${change.type} n${change.id}`;
     case "enterJoint":
       return `enterJoint voters ${change.voters.join(",")} learners ${

@@ -30,7 +30,7 @@ interface InFlight {
  *
  * @example
  * ```ts
- * import { SimNetwork, simRandom } from "@raft-io/raft/testing";
+ * import { SimNetwork, simRandom } from "./network.ts";
  * const net = new SimNetwork(simRandom(1));
  * net.send({ type: "TimeoutNow", from: 1, to: 2, term: 1 }, 0);
  * net.deliverDue(1).length; // 1
@@ -123,7 +123,7 @@ export class SimNetwork {
  *
  * @example
  * ```ts
- * import { simRandom } from "@raft-io/raft/testing";
+ * import { simRandom } from "./network.ts";
  * simRandom(3)() === simRandom(3)(); // true
  * ```
  */

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { RaftError } from "../../core/errors.ts";
+import { isCoreError } from "../../core/errors.ts";
 import type { RaftNode, Ready } from "../../core/node.ts";
 import { MemoryLog } from "../../log/memory_log.ts";
 import { checkHistory, type CheckResult } from "../linearizability/checker.ts";
@@ -171,7 +171,7 @@ class Simulation {
           this.#stageStep = c.now;
           c.log(leader.id, "liveness check: transfer leadership");
         } catch (error) {
-          if (!(error instanceof RaftError)) throw error;
+          if (!isCoreError(error)) throw error;
         }
       }
     }

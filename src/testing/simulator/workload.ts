@@ -8,10 +8,14 @@
  * @module
  */
 
-import { RaftError } from "../../core/errors.ts";
+import { isCoreError } from "../../core/errors.ts";
 import type { Entry } from "../../log/raft_log.ts";
 import type { KvOperation, KvValue } from "../linearizability/history.ts";
-import { encodeKvCommand, type KvCommand, type KvResult } from "../kv_model.ts";
+import {
+  encodeKvModelCommand,
+  type KvModelCommand,
+  type KvModelResult,
+} from "../kv_model.ts";
 import type { SimCluster, SimNode } from "./cluster.ts";
 
 interface ClientCall {
@@ -72,7 +76,7 @@ export class Workload {
   }
 
   /** Node `n` applied `entry` with `result`: the client waiting on it there is answered. */
-  applied(n: SimNode, entry: Entry, result: KvResult): void {
+  applied(n: SimNode, entry: Entry, result: KvModelResult): void {
     for (const c of this.#clients) {
       const call = c.call;
       if (!call || call.req !== result.req || call.node !== n.id) continue;
@@ -199,7 +203,7 @@ export class Workload {
     try {
       if (f === "get") target.node.readIndex(req);
       else {
-        let command: KvCommand;
+        let command: KvModelCommand;
         if (f === "put") command = { op: "put", req, key, value };
         else if (f === "delete") command = { op: "delete", req, key };
         else {command = {
@@ -209,10 +213,10 @@ export class Workload {
             expect: op.expect ?? null,
             value,
           };}
-        target.node.propose(encodeKvCommand(command));
+        target.node.propose(encodeKvModelCommand(command));
       }
     } catch (error) {
-      if (!(error instanceof RaftError)) throw error;
+      if (!isCoreError(error)) throw error;
       return refuse();
     }
     client.call = {

@@ -94,7 +94,7 @@ class DenoListener implements SocketListener {
  *
  * @example
  * ```ts
- * import { denoSocketBackend } from "@raft-io/raft";
+ * import { denoSocketBackend } from "./deno_socket.ts";
  * const listener = await denoSocketBackend.listen({ hostname: "127.0.0.1", port: 0 });
  * console.log(listener.addr.port > 0); // true
  * await listener.close();

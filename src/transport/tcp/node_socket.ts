@@ -161,7 +161,7 @@ class NodeListener implements SocketListener {
  *
  * @example
  * ```ts
- * import { nodeSocketBackend } from "@raft-io/raft";
+ * import { nodeSocketBackend } from "./node_socket.ts";
  * const listener = await nodeSocketBackend.listen({ hostname: "127.0.0.1", port: 0 });
  * console.log(listener.addr.port > 0); // true
  * await listener.close();

@@ -55,7 +55,7 @@ export interface SocketBackend {
  *
  * @example
  * ```ts
- * import { parseAddress } from "@raft-io/raft";
+ * import { parseAddress } from "./socket.ts";
  * parseAddress("127.0.0.1:7001"); // { hostname: "127.0.0.1", port: 7001 }
  * ```
  */
@@ -78,7 +78,7 @@ export function parseAddress(text: string): SocketAddress {
  *
  * @example
  * ```ts
- * import { formatAddress } from "@raft-io/raft";
+ * import { formatAddress } from "./socket.ts";
  * formatAddress({ hostname: "::1", port: 7001 }); // "[::1]:7001"
  * ```
  */

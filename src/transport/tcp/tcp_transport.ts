@@ -39,7 +39,6 @@ import {
   type TransportErrorCode,
 } from "../transport_errors.ts";
 import { consoleLogger, type Logger } from "../../logger.ts";
-import { denoSocketBackend } from "./deno_socket.ts";
 import { FRAME_KIND } from "./frame.ts";
 import {
   FramedConn,
@@ -48,7 +47,6 @@ import {
   importClusterSecret,
   listenerHandshake,
 } from "./handshake.ts";
-import { nodeSocketBackend } from "./node_socket.ts";
 import {
   asTransportError,
   errorText,
@@ -152,13 +150,20 @@ function emptyErrorCounts(): Record<TransportErrorCode, number> {
   };
 }
 
-function pickBackend(
+/**
+ * The socket backend to use. The built-in ones are imported only here, when
+ * a transport is created, so that importing raft-io never loads `node:net`
+ * (or touches `Deno`) in a runtime that has neither.
+ */
+async function pickBackend(
   backend: TcpTransportOptions<unknown>["backend"],
-): SocketBackend {
-  if (backend === "deno") return denoSocketBackend;
-  if (backend === "node") return nodeSocketBackend;
-  if (backend !== undefined) return backend;
-  return "Deno" in globalThis ? denoSocketBackend : nodeSocketBackend;
+): Promise<SocketBackend> {
+  if (typeof backend === "object") return backend;
+  const name = backend ?? ("Deno" in globalThis ? "deno" : "node");
+  if (name === "deno") {
+    return (await import("./deno_socket.ts")).denoSocketBackend;
+  }
+  return (await import("./node_socket.ts")).nodeSocketBackend;
 }
 
 /**
@@ -285,7 +290,7 @@ export class TcpTransport<M> implements RaftTransport<M> {
     } else if (options.insecure !== true) {
       throw new InsecureTransportError();
     }
-    const backend = pickBackend(options.backend);
+    const backend = await pickBackend(options.backend);
     const addr = typeof options.listen === "string"
       ? parseAddress(options.listen)
       : options.listen;
