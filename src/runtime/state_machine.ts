@@ -92,6 +92,8 @@ export type SnapshotSource = Uint8Array | SnapshotView;
 export interface SnapshotView {
   /** The serialized state, in order; called once. */
   chunks(): Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+  /** Exact total bytes of the chunks, when known up front (the reader can allocate once). */
+  byteLength?: number;
   /** Releases the view: called once after the chunks were read, or when the snapshot was abandoned. */
   release?(): void;
 }
