@@ -17,7 +17,7 @@
  */
 
 import type { Entry } from "../log/raft_log.ts";
-import type { SnapshotView, StateMachine } from "../runtime/state_machine.ts";
+import type { StateMachine } from "../runtime/state_machine.ts";
 import { CowMap, type FrozenMap } from "./cow_map.ts";
 
 /** Command opcodes. Stable; never renumbered. */
@@ -232,9 +232,10 @@ function yieldToEventLoop(): Promise<void> {
 
 /**
  * A frozen view of a {@linkcode KvStateMachine}, as
- * {@linkcode KvStateMachine.snapshot} returns it.
+ * {@linkcode KvStateMachine.snapshot} returns it: a `SnapshotView` (see
+ * the runtime's state machine contract) that knows its exact size.
  */
-export interface KvSnapshotView extends SnapshotView {
+export interface KvSnapshotView {
   /** Exact total bytes of the chunks. */
   readonly byteLength: number;
   /** Number of keys in the view. */
