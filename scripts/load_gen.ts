@@ -6,7 +6,10 @@
  *
  * deno run --allow-net=127.0.0.1 scripts/load_gen.ts --url http://127.0.0.1:8001 \
  *   --clients 64 --seconds 10 --warmup 1 [--keys 10000] [--value-bytes 100]
- *   [--target raft-io|etcd] [--http raw|fetch]
+ *   [--target raft-io|etcd] [--http raw|fetch] [--count N --key-offset O]
+ *
+ * `--count N`: write exactly N distinct keys (O, O+1, …, zero-padded) and
+ * stop (a preload); the JSON line then also has `elapsedSeconds`.
  *
  * `--http raw` (default) speaks HTTP/1.1 itself over one keep-alive TCP
  * connection per client: a prebuilt request whose key bytes are overwritten
@@ -36,6 +39,9 @@ const valueBytes = Number(flag("value-bytes", "100"));
 // "raft-io": PUT /kv/{key}; "etcd": etcd's v3 JSON gateway, POST /v3/kv/put.
 const target = flag("target", "raft-io");
 const mode = flag("http", "raw");
+const count = Number(flag("count", "0"));
+const keyOffset = Number(flag("key-offset", "0"));
+let issued = 0;
 if (mode !== "raw" && mode !== "fetch") throw new Error("--http raw|fetch");
 
 const okStatus = target === "etcd" ? 200 : 204;
@@ -51,6 +57,7 @@ const KEY_BYTES = 16;
 
 function key(): string {
   // 16-byte keys: "k" + 15 zero-padded digits.
+  if (count > 0) return "k" + String(keyOffset + issued++).padStart(15, "0");
   return "k" + String(Math.floor(Math.random() * keys)).padStart(15, "0");
 }
 
@@ -63,7 +70,7 @@ function record(t: number, status: number): void {
 async function fetchClient(): Promise<void> {
   while (running) {
     const t = performance.now();
-    if (t >= stopAt) break;
+    if (t >= stopAt || (count > 0 && issued >= count)) break;
     try {
       const res = target === "etcd"
         ? await fetch(`${url}/v3/kv/put`, {
@@ -207,7 +214,7 @@ async function rawClient(): Promise<void> {
   let reader: ResponseReader | undefined;
   while (running) {
     const t = performance.now();
-    if (t >= stopAt) break;
+    if (t >= stopAt || (count > 0 && issued >= count)) break;
     try {
       if (conn === undefined) {
         conn = await Deno.connect({ hostname: host, port });
@@ -240,6 +247,7 @@ await Promise.all(
   Array.from({ length: clients }, mode === "raw" ? rawClient : fetchClient),
 );
 running = false;
+const elapsedSeconds = (performance.now() - start) / 1000;
 latencies.sort((a, b) => a - b);
 const pct = (p: number) =>
   latencies.length === 0 ? NaN : latencies[
@@ -248,7 +256,9 @@ const pct = (p: number) =>
 console.log(JSON.stringify({
   clients,
   ops: latencies.length,
-  opsPerSec: latencies.length / seconds,
+  opsPerSec: latencies.length /
+    (count > 0 ? elapsedSeconds - warmup : seconds),
+  elapsedSeconds,
   p50Ms: pct(0.5),
   p90Ms: pct(0.9),
   p99Ms: pct(0.99),

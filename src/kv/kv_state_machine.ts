@@ -18,6 +18,7 @@
 
 import type { Entry } from "../log/raft_log.ts";
 import type { StateMachine } from "../runtime/state_machine.ts";
+import { CowMap, type FrozenMap } from "./cow_map.ts";
 
 /** Command opcodes. Stable; never renumbered. */
 export const KV_OP = { put: 1, delete: 2, cas: 3, member: 4 } as const;
@@ -46,7 +47,8 @@ export type KvCommand =
   | { op: "member"; id: number; address: MemberAddress };
 
 const te = new TextEncoder();
-const td = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a key that starts with U+FEFF keeps it (the default would strip it).
+const td = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Encodes a command for `RaftServer.propose`.
@@ -207,6 +209,43 @@ function ownValue(data: Uint8Array, from: number): Uint8Array<ArrayBuffer> {
   return data.slice(from);
 }
 
+/** Bytes of `key` in UTF-8 (ASCII without a runtime call). */
+function utf8Length(key: string): number {
+  const n = key.length;
+  for (let i = 0; i < n; i++) {
+    if (key.charCodeAt(i) >= 0x80) return te.encode(key).byteLength;
+  }
+  return n;
+}
+
+/** Bytes one key takes in a snapshot: `[u32 keyLen][key][u32 valueLen][value]`. */
+function recordBytes(keyBytes: number, value: Uint8Array): number {
+  return 8 + keyBytes + value.byteLength;
+}
+
+/** Target size of a snapshot chunk. */
+const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * A frozen view of a {@linkcode KvStateMachine}, as
+ * {@linkcode KvStateMachine.snapshot} returns it: a `SnapshotView` (see
+ * the runtime's state machine contract) that knows its exact size.
+ */
+export interface KvSnapshotView {
+  /** Exact total bytes of the chunks. */
+  readonly byteLength: number;
+  /** Number of keys in the view. */
+  readonly keys: number;
+  /** The serialized state in chunks of about 1 MiB, yielding to the event loop between chunks. */
+  chunks(): AsyncIterable<Uint8Array>;
+  /** Ends the view (idempotent). */
+  release(): void;
+}
+
 /** The result of every put (shared: results are read, never modified). */
 const OK: KvResult = Object.freeze({ ok: true });
 
@@ -220,6 +259,16 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * The key-value state machine: a map of UTF-8 keys to byte values, plus the
  * member address book.
  *
+ * `snapshot()` costs O(1): it freezes the map (copy-on-write,
+ * {@linkcode CowMap}) and returns a {@linkcode KvSnapshotView} that
+ * serializes the frozen state in chunks while `apply` goes on; `release()`
+ * ends the view. Views may overlap (each is consistent on its own); writes
+ * made while any is outstanding are folded back when the last is released.
+ *
+ * Snapshot format (little-endian):
+ * `[u32 membersLen][members JSON][u32 keyCount]` then per key
+ * `[u32 keyLen][key UTF-8][u32 valueLen][value]`.
+ *
  * @example
  * ```ts
  * import { encodeKvCommand, KvStateMachine } from "@raft-io/raft/kv";
@@ -230,29 +279,31 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * ```
  */
 export class KvStateMachine implements StateMachine<KvResult> {
-  private data = new Map<string, Uint8Array<ArrayBuffer>>();
-  private addresses = new Map<number, MemberAddress>();
+  #data = new CowMap<Uint8Array<ArrayBuffer>>();
+  /** Snapshot bytes of every key record (kept up to date, so a view knows its size at once). */
+  #recordBytes = 0;
+  #addresses = new Map<number, MemberAddress>();
   /** Called when a member's addresses are applied (the server wires it to the transport). */
   onMemberAddress: ((id: number, address: MemberAddress) => void) | undefined;
 
   /** Number of keys. */
   get size(): number {
-    return this.data.size;
+    return this.#data.size;
   }
 
   /** The value of `key`, or undefined. */
   get(key: string): Uint8Array<ArrayBuffer> | undefined {
-    return this.data.get(key);
+    return this.#data.get(key);
   }
 
   /** The recorded addresses of node `id`. */
   memberAddress(id: number): MemberAddress | undefined {
-    return this.addresses.get(id);
+    return this.#addresses.get(id);
   }
 
   /** Every recorded member address. */
   memberAddresses(): Map<number, MemberAddress> {
-    return new Map(this.addresses);
+    return new Map(this.#addresses);
   }
 
   /** Applies one committed command. Malformed commands are ignored (result `ok: false`) on every node alike. */
@@ -271,7 +322,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
         } catch {
           return { ok: false };
         }
-        this.data.set(key, ownValue(data, 5 + kl));
+        this.#put(key, ownValue(data, 5 + kl));
         return OK;
       }
     }
@@ -283,61 +334,61 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
     switch (cmd.op) {
       case "put":
-        this.data.set(cmd.key, cmd.value.slice());
+        this.#put(cmd.key, cmd.value.slice());
         return OK;
-      case "delete":
-        return { ok: this.data.delete(cmd.key) };
+      case "delete": {
+        const previous = this.#data.delete(cmd.key);
+        if (previous === undefined) return { ok: false };
+        this.#recordBytes -= recordBytes(utf8Length(cmd.key), previous);
+        return { ok: true };
+      }
       case "cas": {
-        const current = this.data.get(cmd.key);
+        const current = this.#data.get(cmd.key);
         const matches = cmd.expect === null
           ? current === undefined
           : current !== undefined && equalBytes(current, cmd.expect);
         if (!matches) return { ok: false, current };
-        this.data.set(cmd.key, cmd.value.slice());
+        this.#put(cmd.key, cmd.value.slice());
         return { ok: true };
       }
       case "member":
-        this.addresses.set(cmd.id, cmd.address);
+        this.#addresses.set(cmd.id, cmd.address);
         this.onMemberAddress?.(cmd.id, cmd.address);
         return { ok: true };
     }
   }
 
-  /** Serializes every key and address. */
-  snapshot(): Uint8Array {
-    const members = te.encode(JSON.stringify([...this.addresses]));
-    let size = 4 + members.byteLength + 4;
-    const keys: Uint8Array[] = [];
-    for (const [k, value] of this.data) {
-      const key = te.encode(k);
-      keys.push(key);
-      size += 8 + key.byteLength + value.byteLength;
+  #put(key: string, value: Uint8Array<ArrayBuffer>): void {
+    const previous = this.#data.set(key, value);
+    const keyBytes = utf8Length(key);
+    if (previous !== undefined) {
+      this.#recordBytes -= recordBytes(keyBytes, previous);
     }
-    const out = new Uint8Array(size);
-    const v = new DataView(out.buffer);
-    let o = 0;
-    v.setUint32(o, members.byteLength, true);
-    out.set(members, o + 4);
-    o += 4 + members.byteLength;
-    v.setUint32(o, this.data.size, true);
-    o += 4;
-    let i = 0;
-    for (const value of this.data.values()) {
-      const key = keys[i++];
-      v.setUint32(o, key.byteLength, true);
-      out.set(key, o + 4);
-      o += 4 + key.byteLength;
-      v.setUint32(o, value.byteLength, true);
-      out.set(value, o + 4);
-      o += 4 + value.byteLength;
-    }
-    return out;
+    this.#recordBytes += recordBytes(keyBytes, value);
+  }
+
+  /**
+   * A consistent view of every key and address as of the last applied
+   * entry, taken in O(1) (the address book, which is small, is copied).
+   * Read its chunks while applying goes on, then `release()` it.
+   */
+  snapshot(): KvSnapshotView {
+    const members = te.encode(JSON.stringify([...this.#addresses]));
+    const frozen = this.#data.freeze();
+    const byteLength = 4 + members.byteLength + 4 + this.#recordBytes;
+    return {
+      byteLength,
+      keys: frozen.size,
+      chunks: () => serialize(frozen, members, byteLength),
+      release: () => frozen.release(),
+    };
   }
 
   /** Replaces the state with a snapshot (empty bytes: empty store). */
   restore(bytes: Uint8Array): void {
-    this.data = new Map();
-    this.addresses = new Map();
+    this.#data.reset();
+    this.#recordBytes = 0;
+    this.#addresses = new Map();
     if (bytes.byteLength === 0) return;
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let o = 0;
@@ -349,17 +400,83 @@ export class KvStateMachine implements StateMachine<KvResult> {
     o = 4 + ml;
     const n = v.getUint32(o, true);
     o += 4;
+    const data = new Map<string, Uint8Array<ArrayBuffer>>();
+    let total = 0;
     for (let i = 0; i < n; i++) {
       const kl = v.getUint32(o, true);
-      const key = td.decode(bytes.subarray(o + 4, o + 4 + kl));
+      const key = decodeKey(bytes, o + 4, o + 4 + kl);
       o += 4 + kl;
       const vl = v.getUint32(o, true);
-      this.data.set(key, bytes.slice(o + 4, o + 4 + vl));
+      // A copy per value: a value never pins the snapshot's buffer.
+      data.set(key, bytes.slice(o + 4, o + 4 + vl));
       o += 4 + vl;
+      total += 8 + kl + vl;
     }
+    if (o !== bytes.byteLength) {
+      throw new RangeError(
+        `kv snapshot: ${bytes.byteLength - o} bytes after the last key`,
+      );
+    }
+    this.#data.reset(data);
+    this.#recordBytes = total;
     for (const [id, address] of members) {
-      this.addresses.set(id, address);
+      this.#addresses.set(id, address);
       this.onMemberAddress?.(id, address);
     }
   }
+}
+
+/** Writes the frozen state in chunks of about {@linkcode SNAPSHOT_CHUNK_BYTES}. */
+async function* serialize(
+  frozen: FrozenMap<Uint8Array<ArrayBuffer>>,
+  members: Uint8Array,
+  byteLength: number,
+): AsyncGenerator<Uint8Array> {
+  const entries = frozen.entries();
+  let chunk = new Uint8Array(
+    Math.min(
+      Math.max(SNAPSHOT_CHUNK_BYTES, 8 + members.byteLength),
+      byteLength,
+    ),
+  );
+  let view = new DataView(chunk.buffer);
+  view.setUint32(0, members.byteLength, true);
+  chunk.set(members, 4);
+  view.setUint32(4 + members.byteLength, frozen.size, true);
+  let o = 8 + members.byteLength;
+  let emitted = 0;
+  for (const [key, value] of entries) {
+    const ascii = utf8Length(key) === key.length;
+    const keyBytes = ascii ? undefined : te.encode(key);
+    const kl = keyBytes === undefined ? key.length : keyBytes.byteLength;
+    const need = 8 + kl + value.byteLength;
+    if (o + need > chunk.byteLength) {
+      emitted += o;
+      yield chunk.subarray(0, o);
+      await yieldToEventLoop();
+      chunk = new Uint8Array(
+        Math.min(Math.max(SNAPSHOT_CHUNK_BYTES, need), byteLength - emitted),
+      );
+      view = new DataView(chunk.buffer);
+      o = 0;
+    }
+    view.setUint32(o, kl, true);
+    o += 4;
+    if (keyBytes === undefined) {
+      for (let i = 0; i < kl; i++) chunk[o + i] = key.charCodeAt(i);
+    } else {
+      chunk.set(keyBytes, o);
+    }
+    o += kl;
+    view.setUint32(o, value.byteLength, true);
+    chunk.set(value, o + 4);
+    o += 4 + value.byteLength;
+  }
+  emitted += o;
+  if (emitted !== byteLength) {
+    throw new Error(
+      `kv snapshot: wrote ${emitted} bytes, announced ${byteLength}`,
+    );
+  }
+  if (o > 0) yield chunk.subarray(0, o);
 }

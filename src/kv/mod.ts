@@ -24,6 +24,7 @@ export {
   KV_OP,
   type KvCommand,
   type KvResult,
+  type KvSnapshotView,
   KvStateMachine,
   type MemberAddress,
 } from "./kv_state_machine.ts";

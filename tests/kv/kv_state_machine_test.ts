@@ -6,6 +6,7 @@ import {
   type KvCommand,
   KvStateMachine,
 } from "../../src/kv/kv_state_machine.ts";
+import { readView } from "./snapshot_helpers.ts";
 
 const arbCommand: fc.Arbitrary<KvCommand> = fc.oneof(
   fc.record({
@@ -87,9 +88,9 @@ Deno.test("kv state machine applies put, delete and compare-and-set with their r
   );
 });
 
-Deno.test("kv state machine snapshots restore the same keys, values and member addresses", () => {
-  fc.assert(
-    fc.property(fc.array(arbCommand, { maxLength: 40 }), (cmds) => {
+Deno.test("kv state machine snapshots restore the same keys, values and member addresses", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(arbCommand, { maxLength: 40 }), async (cmds) => {
       const a = new KvStateMachine();
       cmds.forEach((cmd, i) =>
         a.apply({
@@ -102,7 +103,7 @@ Deno.test("kv state machine snapshots restore the same keys, values and member a
       const b = new KvStateMachine();
       const seen: number[] = [];
       b.onMemberAddress = (id) => seen.push(id);
-      b.restore(a.snapshot());
+      b.restore(await readView(a.snapshot()));
       assert.equal(b.size, a.size);
       for (const cmd of cmds) {
         if (cmd.op !== "member") {

@@ -236,7 +236,7 @@ Deno.test("WalLog: compaction deletes segments wholly below the snapshot and kee
       term: log.termAt(90)!,
       config: new Uint8Array([1]),
     }, pattern(3000, 1));
-    await log.sync();
+    await log.syncSnapshot();
     assert.deepEqual(
       await segmentFiles(dir),
       before,
@@ -269,7 +269,7 @@ Deno.test("WalLog: a new snapshot replaces the old snapshot file once it is dura
       { index: 1, term: 1, config: new Uint8Array() },
       pattern(10, 1),
     );
-    await log.sync();
+    await log.syncSnapshot();
     const snaps = async () => {
       const names: string[] = [];
       for await (const e of Deno.readDir(dir)) {
@@ -287,7 +287,7 @@ Deno.test("WalLog: a new snapshot replaces the old snapshot file once it is dura
       { index: 3, term: 1, config: new Uint8Array() },
       pattern(10, 3),
     );
-    await log.sync();
+    await log.syncSnapshot();
     const second = await snaps();
     assert.equal(second.length, 1);
     assert.notEqual(second[0], first[0]);

@@ -42,9 +42,11 @@ async function workload(
   attempt: (state: string) => void,
   synced: (state: string) => void,
 ): Promise<void> {
-  const sync = async () => {
+  // A round that saved a snapshot waits for it: its file, then one batch
+  // with everything of the round (a sync would not wait for the file).
+  const sync = async (snapshotTaken: boolean) => {
     attempt(observe(log));
-    await log.sync();
+    await (snapshotTaken ? log.syncSnapshot() : log.sync());
     synced(observe(log));
   };
   let term = 1;
@@ -76,7 +78,7 @@ async function workload(
         config: new Uint8Array([9, 9]),
       }, new Uint8Array(500).fill(7));
     }
-    await sync();
+    await sync(round % 4 === 3);
   }
 }
 

@@ -76,6 +76,31 @@ interface Waiter {
 }
 
 /**
+ * A snapshot the local node took whose file is being written in the
+ * background; its record (and the compaction behind it) is not encoded yet.
+ */
+interface LocalSnapshot {
+  ref: SnapshotRef;
+  data: Uint8Array;
+  /** Highest `compact(upTo)` made after it (0: none): recorded with it. */
+  compactUpTo: number;
+  /** Superseded by a later snapshot before its record was written. */
+  abandoned: boolean;
+  /** Settles when its record is durable (or a later snapshot superseded it). */
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+// Background snapshot files are written and checksummed this much at a time,
+// yielding to the event loop in between, so the commit path keeps running.
+const SNAPSHOT_WRITE_CHUNK = 1024 * 1024;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
  * The file backend to use. The built-in ones are imported only here, when a
  * log is opened, so that importing raft-io never loads `node:fs` (or touches
  * `Deno`) in a runtime that has neither.
@@ -102,10 +127,19 @@ async function pickBackend(
  *   `syncData()` (group commit). Calls made while a flush runs share the
  *   next flush. The hard state is written once per batch, as it stands.
  *   (A flush that starts a new segment, every `segmentBytes`, or carries a
- *   snapshot also creates that file: temporary name, sync, rename, dir sync.)
+ *   snapshot applied from a leader also creates that file: temporary name,
+ *   sync, rename, dir sync.)
  * - Snapshot data goes to its own file (temporary name, synced, renamed,
  *   directory synced) before the batch that refers to it; older snapshot
  *   files and segments wholly below the compacted index are deleted after.
+ * - A snapshot the local node took (`saveSnapshot`) is written off the
+ *   commit path: its file is written in the background while flushes go on,
+ *   and its record, with every `compact()` made after it, joins the first
+ *   batch after the file is durable. `sync()` does not wait for it (the log
+ *   still holds its entries on disk until then); {@linkcode WalLog.syncSnapshot}
+ *   and `close()` do. A snapshot applied from a leader (`applySnapshot`) is
+ *   durable when the next `sync()` resolves, and supersedes a local one
+ *   still being written. Reads see either at once.
  * - Memory: every entry since the last `compact` is held in memory, plus
  *   the latest snapshot's data. Entries recovered on open stay packed (typed
  *   arrays pointing into the segment bytes read) and become `Entry` objects
@@ -134,8 +168,18 @@ export class WalLog implements RaftLog {
   readonly #segmentBytes: number;
   readonly #codec: CodecBackend | undefined;
   #state: LogState;
+  /** The snapshot as the records encoded so far leave it (what replay will see). */
   #snapshot: SnapshotRef;
+  /** The first index as the records encoded so far leave it. */
+  #loggedFirstIndex: number;
+  /** A snapshot applied from a leader, written at the next flush. */
   #pendingSnapshot: { ref: SnapshotRef; data: Uint8Array } | undefined;
+  /** A local snapshot whose file is being written in the background. */
+  #local: LocalSnapshot | undefined;
+  /** Background snapshot file writes, one after another; never rejects. */
+  #fileWrites: Promise<void> = Promise.resolve();
+  /** Snapshot files superseded by records since the last flush: removed once it is durable. */
+  #obsoleteSnapshots: number[] = [];
   #nextSnapshotId: number;
   #hardStateDirty = false;
   #batchMaxEntry = 0;
@@ -174,6 +218,7 @@ export class WalLog implements RaftLog {
     this.#codec = init.codec;
     this.#state = init.state;
     this.#snapshot = init.snapshot;
+    this.#loggedFirstIndex = init.state.firstIndex();
     this.#nextSnapshotId = init.nextSnapshotId;
     this.#segments = init.segments;
     this.#active = init.active;
@@ -412,31 +457,137 @@ export class WalLog implements RaftLog {
   }
 
   /**
-   * See {@linkcode RaftLog.saveSnapshot}. The data is written to its own file
-   * at the next `sync()`; do not mutate it afterwards.
+   * See {@linkcode RaftLog.saveSnapshot}. Visible to reads at once; the data
+   * is written to its own file in the background, and the snapshot is
+   * durable when {@linkcode WalLog.syncSnapshot} resolves (`sync()` does not
+   * wait for it). A later `saveSnapshot` supersedes one still being written.
+   * Do not mutate the data afterwards.
    */
   saveSnapshot(meta: SnapshotMeta, data: Uint8Array): void {
     this.#checkWritable();
     this.#state.saveSnapshot(meta, data);
-    this.#recordSnapshot(SnapshotAction.save, data);
+    const ref: SnapshotRef = {
+      fileId: this.#nextSnapshotId++,
+      meta: this.#state.snapshotMeta(),
+      dataLength: data.length,
+    };
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    done.catch(() => {}); // the failure also poisons the log; callers see it there
+    const previous = this.#local;
+    const local: LocalSnapshot = {
+      ref,
+      data,
+      compactUpTo: previous?.compactUpTo ?? 0,
+      abandoned: false,
+      done,
+      resolve,
+      reject,
+    };
+    if (previous !== undefined) {
+      previous.abandoned = true;
+      done.then(previous.resolve, previous.reject);
+    }
+    this.#local = local;
+    this.#fileWrites = this.#fileWrites.then(() => this.#writeLocal(local));
   }
 
-  /** See {@linkcode RaftLog.applySnapshot}. */
+  /**
+   * Resolves once the latest snapshot taken with `saveSnapshot` is durable
+   * (its file and its record), together with what was appended before its
+   * record joined a batch; at once when none is being written.
+   */
+  syncSnapshot(): Promise<void> {
+    if (this.#failed !== undefined) {
+      return Promise.reject(new WalFailedError(this.#dir, this.#failed));
+    }
+    return this.#local?.done ?? this.sync();
+  }
+
+  /** See {@linkcode RaftLog.applySnapshot}. Durable when the next `sync()` resolves. */
   applySnapshot(meta: SnapshotMeta, data: Uint8Array): void {
     this.#checkWritable();
     this.#state.applySnapshot(meta, data);
+    const local = this.#local;
+    this.#local = undefined;
     this.#recordSnapshot(SnapshotAction.apply, data);
+    this.#loggedFirstIndex = meta.index + 1;
+    if (local !== undefined) {
+      // Superseded: its record must never follow this one.
+      local.abandoned = true;
+      this.#waiters.push({
+        gen: this.#gen,
+        resolve: local.resolve,
+        reject: local.reject,
+      });
+    }
   }
 
-  /** See {@linkcode RaftLog.compact}. Segments wholly below `upTo` are deleted after the next sync. */
+  /**
+   * See {@linkcode RaftLog.compact}. Segments wholly below `upTo` are deleted
+   * after the next sync; a compaction past the durable snapshot waits for
+   * the local snapshot being written and is recorded with it.
+   */
   compact(upTo: number): void {
     this.#checkWritable();
     const first = this.#state.firstIndex();
     this.#state.compact(upTo);
     if (upTo < first) return;
+    const local = this.#local;
+    if (local !== undefined && upTo > this.#snapshot.meta.index) {
+      local.compactUpTo = Math.max(local.compactUpTo, upTo);
+      return;
+    }
+    this.#encodeCompact(upTo);
+  }
+
+  #encodeCompact(upTo: number): void {
     this.#encode(() =>
       writeU64(this.#encoder.reserve(RecordType.compact, 8), 0, upTo)
     );
+    this.#loggedFirstIndex = upTo + 1;
+  }
+
+  /** Writes a local snapshot's file, then puts its record into the pending batch. */
+  async #writeLocal(local: LocalSnapshot): Promise<void> {
+    if (local.abandoned || this.#failed !== undefined || this.#closed) return;
+    try {
+      await this.#writeSnapshotFile(local.ref, local.data, true);
+    } catch (e) {
+      this.#failed ??= e;
+      local.reject(new WalFailedError(this.#dir, e));
+      return;
+    }
+    if (local.abandoned || this.#failed !== undefined) {
+      // Never referenced: only space (recovery removes it too).
+      await this.#backend.remove(
+        joinPath(this.#dir, snapshotName(local.ref.fileId)),
+      ).catch(() => {});
+      if (this.#failed !== undefined) {
+        local.reject(new WalFailedError(this.#dir, this.#failed));
+      }
+      return;
+    }
+    this.#local = undefined;
+    try {
+      this.#encodeSnapshotRecord(SnapshotAction.save, local.ref);
+      if (local.compactUpTo >= this.#loggedFirstIndex) {
+        this.#encodeCompact(local.compactUpTo);
+      }
+    } catch (e) {
+      local.reject(e);
+      return;
+    }
+    this.#waiters.push({
+      gen: this.#gen,
+      resolve: local.resolve,
+      reject: local.reject,
+    });
+    if (!this.#pumping) this.#pump();
   }
 
   /**
@@ -464,10 +615,12 @@ export class WalLog implements RaftLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     try {
+      if (this.#failed === undefined) await this.syncSnapshot();
       if (this.#failed === undefined) await this.sync();
     } finally {
       this.#closed = true;
       try {
+        await this.#fileWrites;
         await this.#active.close();
       } finally {
         await this.#lock.release();
@@ -505,8 +658,15 @@ export class WalLog implements RaftLog {
       meta: this.#state.snapshotMeta(),
       dataLength: data.length,
     };
-    this.#snapshot = ref;
     this.#pendingSnapshot = { ref, data };
+    this.#encodeSnapshotRecord(action, ref);
+  }
+
+  #encodeSnapshotRecord(action: number, ref: SnapshotRef): void {
+    if (this.#snapshot.fileId !== 0) {
+      this.#obsoleteSnapshots.push(this.#snapshot.fileId);
+    }
+    this.#snapshot = ref;
     this.#encode(() => {
       const view = this.#encoder.reserve(
         RecordType.snapshot,
@@ -519,7 +679,7 @@ export class WalLog implements RaftLog {
 
   #capture(): Checkpoint {
     return {
-      firstIndex: this.#state.firstIndex(),
+      firstIndex: this.#loggedFirstIndex,
       lastIndex: this.#state.lastIndex(),
       hardState: this.#state.hardState(),
       snapshot: this.#snapshot,
@@ -530,6 +690,7 @@ export class WalLog implements RaftLog {
     this.#pumping = true;
     try {
       while (this.#waiters.length > 0) {
+        if (this.#failed !== undefined) throw this.#failed;
         await this.#flush();
         const durable = this.#durableGen;
         const waiters = this.#waiters;
@@ -570,10 +731,11 @@ export class WalLog implements RaftLog {
     const after = this.#capture();
     const maxEntry = this.#batchMaxEntry;
     this.#batchMaxEntry = 0;
-    const previousSnapshotId = this.#durable.snapshot.fileId;
+    const obsolete = this.#obsoleteSnapshots;
+    this.#obsoleteSnapshots = [];
 
     if (snapshot !== undefined) {
-      await this.#writeSnapshotFile(snapshot.ref, snapshot.data);
+      await this.#writeSnapshotFile(snapshot.ref, snapshot.data, false);
     }
     let active = this.#segments[this.#segments.length - 1];
     if (
@@ -599,12 +761,8 @@ export class WalLog implements RaftLog {
     // cannot be removed is only space: recovery reads an older segment or
     // snapshot file as a harmless prefix (or removes it), so that is no error.
     try {
-      if (
-        after.snapshot.fileId !== previousSnapshotId && previousSnapshotId !== 0
-      ) {
-        await this.#backend.remove(
-          joinPath(this.#dir, snapshotName(previousSnapshotId)),
-        );
+      for (const id of obsolete) {
+        await this.#backend.remove(joinPath(this.#dir, snapshotName(id)));
       }
       while (
         this.#segments.length > 1 &&
@@ -643,19 +801,39 @@ export class WalLog implements RaftLog {
     return info;
   }
 
-  async #writeSnapshotFile(ref: SnapshotRef, data: Uint8Array): Promise<void> {
+  /**
+   * Writes a snapshot file: temporary name, synced, renamed, directory
+   * synced. In the background (`chunked`), the data is written and
+   * checksummed in pieces with the event loop let run between them.
+   */
+  async #writeSnapshotFile(
+    ref: SnapshotRef,
+    data: Uint8Array,
+    chunked: boolean,
+  ): Promise<void> {
     const path = joinPath(this.#dir, snapshotName(ref.fileId));
     const tmp = path + ".tmp";
     const head = snapshotFileHead(ref.fileId, ref.meta);
-    const trailer = new Uint8Array(4);
-    writeU32(trailer, 0, crc32c(data, crc32c(head)));
     const file = await this.#backend.openFile(tmp, {
       create: true,
       truncate: true,
     });
     try {
       await file.writeAt(head, 0);
-      await file.writeAt(data, head.length);
+      let crc = crc32c(head);
+      if (chunked) {
+        for (let at = 0; at < data.length; at += SNAPSHOT_WRITE_CHUNK) {
+          const piece = data.subarray(at, at + SNAPSHOT_WRITE_CHUNK);
+          crc = crc32c(piece, crc);
+          await file.writeAt(piece, head.length + at);
+          await yieldToEventLoop();
+        }
+      } else {
+        crc = crc32c(data, crc);
+        await file.writeAt(data, head.length);
+      }
+      const trailer = new Uint8Array(4);
+      writeU32(trailer, 0, crc);
       await file.writeAt(trailer, head.length + data.length);
       await file.syncData();
     } finally {
