@@ -46,8 +46,8 @@
 
 export { RaftIoError } from "./src/errors.ts";
 export {
-  type ConsoleLoggerOptions,
   consoleLogger,
+  type ConsoleLoggerOptions,
   type Logger,
   type LogLevel,
   silentLogger,
@@ -91,9 +91,9 @@ export type {
   Propose,
   ReadIndexRequest,
   ReadIndexResponse,
+  Removed,
   RequestVote,
   RequestVoteResponse,
-  Removed,
   TimeoutNow,
 } from "./src/core/messages.ts";
 export type { NodeRole, NodeStatus, PeerStatus } from "./src/core/node.ts";

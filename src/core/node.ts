@@ -366,6 +366,11 @@ export class RaftNode {
     if (!m.learners.includes(id)) why = "it is not a learner";
     else if (pr === undefined || !pr.recentActive) {
       why = "it was not heard from recently";
+    } else if (pr.match === 0) {
+      // A just-added learner counts as active before it ever answered, and
+      // a short log is within any lag of 0: demand a real acknowledgement.
+      why =
+        "it has not acknowledged any entry yet (is it running and reachable?)";
     } else if (pr.match < need) {
       why =
         `it holds the log up to ${pr.match}, the leader up to ${r.log.lastIndex()} ` +
@@ -381,7 +386,12 @@ export class RaftNode {
   #checkNotRemoved(): void {
     const r = this.#r;
     if (r.removed) {
-      throw new RemovedFromClusterError(r.id, members(r.membership));
+      // The leader may have told it before it saw the removing entry, so its
+      // configuration can still list it.
+      throw new RemovedFromClusterError(
+        r.id,
+        members(r.membership).filter((id) => id !== r.id),
+      );
     }
   }
 

@@ -35,5 +35,9 @@ export {
   TimeoutError,
   TransferAbandonedError,
 } from "./errors.ts";
-export { type CancelTimer, realScheduler, type Scheduler } from "./scheduler.ts";
+export {
+  type CancelTimer,
+  realScheduler,
+  type Scheduler,
+} from "./scheduler.ts";
 export { Histogram, LATENCY_BUCKETS_MS } from "./metrics.ts";

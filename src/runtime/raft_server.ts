@@ -35,8 +35,8 @@ import {
   type Membership,
   type MembershipChange,
   type Message,
-  NotLeaderError,
   type NodeRole,
+  NotLeaderError,
   ProposalDroppedError,
   RaftNode,
   type Ready,
@@ -62,8 +62,8 @@ import type { Scheduler } from "./scheduler.ts";
 import { ServerEvents } from "./server_events.ts";
 import {
   positiveMs,
-  resolveServerOptions,
   type ResolvedServerOptions,
+  resolveServerOptions,
 } from "./server_options.ts";
 import { readSnapshotSource } from "./snapshot_reader.ts";
 import type { StateMachine } from "./state_machine.ts";
@@ -628,7 +628,8 @@ export class RaftServer<R = unknown> {
         const pr = st.progress.find((p) => p.id === id);
         match = pr?.match ?? 0;
         last = st.lastIndex;
-        return pr !== undefined && pr.recentActive && match + lag >= last;
+        return pr !== undefined && pr.recentActive && match > 0 &&
+          match + lag >= last;
       },
       deadline,
       () => new CatchUpTimeoutError(id, match, last, timeoutMs),
@@ -657,8 +658,11 @@ export class RaftServer<R = unknown> {
     const timeoutMs = this.#timeout(options, this.#o.proposalTimeoutMs);
     const deadline = this.#sched.now() + timeoutMs;
     if (this.#transfer !== undefined) {
-      await this.#until(() => this.#transfer === undefined, deadline, () =>
-        new TimeoutError("leadership transfer", timeoutMs));
+      await this.#until(
+        () => this.#transfer === undefined,
+        deadline,
+        () => new TimeoutError("leadership transfer", timeoutMs),
+      );
     }
     const target = to ?? this.#mostCaughtUpVoter();
     await this.#whenAccepted(
@@ -809,7 +813,9 @@ export class RaftServer<R = unknown> {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.#sched.after(Math.max(0, ms), resolve));
+    return new Promise((resolve) =>
+      this.#sched.after(Math.max(0, ms), resolve)
+    );
   }
 
   /** Resolves when `done()` holds (checked after each batch and tick), rejects at `deadline`. */
@@ -1009,7 +1015,9 @@ export class RaftServer<R = unknown> {
       await sync;
       this.#m.fsyncLatency.observe(this.#sched.now() - t0);
       this.#m.syncs++;
-      for (const e of rd.entries) this.#m.bytesWritten += e.data.byteLength + 24;
+      for (const e of rd.entries) {
+        this.#m.bytesWritten += e.data.byteLength + 24;
+      }
     }
     // Votes and acknowledgements promise durability: only after the sync.
     for (const msg of rd.persistedMessages) this.#transport.send(msg.to, msg);
@@ -1041,7 +1049,7 @@ export class RaftServer<R = unknown> {
       this.#removed = true;
       const m = this.#node.status().membership;
       const members = [...new Set([...m.voters, ...m.outgoing, ...m.learners])]
-        .sort((a, b) => a - b);
+        .filter((id) => id !== this.id).sort((a, b) => a - b);
       this.#logger.warn(
         `this node was removed from the cluster (members: ${
           members.join(", ") || "none known"

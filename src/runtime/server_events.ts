@@ -29,7 +29,9 @@ export class ServerEvents {
     listener: ServerEventListener<K>,
   ): () => void {
     if (typeof listener !== "function") {
-      throw new TypeError(`on("${type}", listener): listener must be a function`);
+      throw new TypeError(
+        `on("${type}", listener): listener must be a function`,
+      );
     }
     const list = (this.#listeners[type] ??= []) as ServerEventListener<K>[];
     list.push(listener);
@@ -45,7 +47,10 @@ export class ServerEvents {
   }
 
   /** Calls every listener of `type` with `event`. */
-  emit<K extends keyof ServerEventMap>(type: K, event: ServerEventMap[K]): void {
+  emit<K extends keyof ServerEventMap>(
+    type: K,
+    event: ServerEventMap[K],
+  ): void {
     const list = this.#listeners[type] as ServerEventListener<K>[] | undefined;
     if (list === undefined) return;
     for (const listener of list.slice()) {
@@ -53,7 +58,9 @@ export class ServerEvents {
         listener(event);
       } catch (e) {
         this.#logger.warn(
-          `a "${type}" listener threw: ${e instanceof Error ? e.message : String(e)}`,
+          `a "${type}" listener threw: ${
+            e instanceof Error ? e.message : String(e)
+          }`,
         );
       }
     }

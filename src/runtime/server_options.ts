@@ -7,7 +7,7 @@
  */
 
 import { InvalidConfigError } from "../core/errors.ts";
-import { type ResolvedConfig, resolveConfig } from "../core/config.ts";
+import { resolveConfig, type ResolvedConfig } from "../core/config.ts";
 import { consoleLogger, type Logger } from "../logger.ts";
 import { realScheduler, type Scheduler } from "./scheduler.ts";
 import type { RaftServerOptions } from "./server_types.ts";
@@ -30,7 +30,10 @@ export function resolveServerOptions<R>(
   options: RaftServerOptions<R>,
 ): ResolvedServerOptions {
   if (options === null || typeof options !== "object") {
-    throw new InvalidConfigError("options", "RaftServer.start needs an options object");
+    throw new InvalidConfigError(
+      "options",
+      "RaftServer.start needs an options object",
+    );
   }
   for (const field of ["config", "log", "transport", "stateMachine"] as const) {
     if (options[field] === undefined || options[field] === null) {

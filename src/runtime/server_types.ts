@@ -136,7 +136,7 @@ export interface ServerEventMap {
   };
   /** A snapshot attempt failed; the server retries after `snapshotRetryMs`. */
   snapshotFailed: { index: number; error: Error };
-  /** This node learned it is no longer a member; it stops campaigning. */
+  /** This node learned it is no longer a member (`members`: the others it knows of); it stops campaigning. */
   removed: { members: number[] };
   /** The server stopped itself: storage or the state machine failed. */
   fatal: { error: Error };

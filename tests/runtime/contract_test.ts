@@ -112,7 +112,8 @@ Deno.test("a state machine that throws StateMachineFatalError stops only its own
     assert.ok(fatal instanceof StateMachineFatalError);
     await assert.rejects(
       () => broken.server.propose(enc("y")),
-      (e: unknown) => e instanceof StoppedError && /disk is gone/.test(String(e)),
+      (e: unknown) =>
+        e instanceof StoppedError && /disk is gone/.test(String(e)),
     );
     assert.equal(await leader.server.propose(enc("y")), 2);
     for (const n of c.nodes) {
@@ -403,7 +404,11 @@ Deno.test("takeSnapshot() takes a snapshot on demand and resolves with the index
     assert.equal(index, n.server.applied);
     assert.equal(n.log.snapshotMeta().index, index);
     assert.deepEqual(events, [index]);
-    assert.equal(await n.server.takeSnapshot(), index, "nothing new: same index");
+    assert.equal(
+      await n.server.takeSnapshot(),
+      index,
+      "nothing new: same index",
+    );
   } finally {
     await n.stop();
   }

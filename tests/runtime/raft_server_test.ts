@@ -8,8 +8,8 @@ import { StoppedError, TimeoutError } from "../../src/runtime/errors.ts";
 import {
   enc,
   ListMachine,
-  SkewedClock,
   silent,
+  SkewedClock,
   startCluster,
   startNode,
   waitFor,

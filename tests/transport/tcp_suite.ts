@@ -16,7 +16,10 @@ import {
   FramedConn,
   importClusterSecret,
 } from "../../src/transport/tcp/handshake.ts";
-import { InsecureTransportError } from "../../src/transport/transport_errors.ts";
+import {
+  InsecureTransportError,
+  ListenError,
+} from "../../src/transport/transport_errors.ts";
 import {
   quietLogger,
   SECRET,
@@ -62,6 +65,22 @@ export function tcpTransportSuite(
   }
 
   const name = (s: string) => `tcp (${backendName}): ${s}`;
+
+  Deno.test(
+    name("a listen address in use is a ListenError naming the address"),
+    async () => {
+      const t1 = await make(1);
+      try {
+        const error = await make(2, { listen: t1.address }).catch((e) => e);
+        assert.ok(error instanceof ListenError, String(error));
+        assert.equal(error.code, "LISTEN_FAILED");
+        assert.equal(error.address, t1.address);
+        assert.ok(error.message.includes(t1.address), error.message);
+      } finally {
+        await t1.close();
+      }
+    },
+  );
 
   Deno.test(
     name(
