@@ -289,15 +289,24 @@ export class RaftNode {
    * `ReadState` with the same context appears in a Ready (and that Ready's
    * entries are applied). A follower relays the request to the leader.
    *
+   * With `lease` (default: the `leaseReads` option), a leader holding a
+   * lease serves the read at once, without a heartbeat round (see
+   * read_index.ts for the clock assumption); never without check-quorum,
+   * and never for the rest of a term in which a transfer started. A
+   * follower's relayed read uses the leader's `leaseReads` option.
+   *
    * @throws {NotLeaderError} not leader and no leader is known.
    * @throws {RemovedFromClusterError} this node was removed from the cluster.
    */
-  readIndex(context: Uint8Array | string): void {
+  readIndex(
+    context: Uint8Array | string,
+    options?: { lease?: boolean },
+  ): void {
     const r = this.#r;
     this.#checkNotRemoved();
     const ctx = typeof context === "string" ? encoder.encode(context) : context;
     if (r.role === "leader") {
-      leaderReadIndex(r, ctx, r.id);
+      leaderReadIndex(r, ctx, r.id, options?.lease ?? r.cfg.leaseReads);
       return;
     }
     if (r.leader === 0) throw new NotLeaderError(0);

@@ -60,7 +60,7 @@ export class ReadOnly {
   /** Reads waiting for confirmation, in round order (from `head`). */
   queue: ReadRequest[] = [];
   /** Reads that arrived before the leader committed an entry of its term. */
-  waiting: { context: Uint8Array; from: number }[] = [];
+  waiting: { context: Uint8Array; from: number; lease: boolean }[] = [];
   /** Highest round acknowledged by each peer. */
   readonly acked = new Map<number, number>();
   /** Leader tick at which each recent round was sent (for leases). */
@@ -129,10 +129,16 @@ function confirmedRound(r: Raft): number {
   return c === Infinity ? r.readOnly.round : c;
 }
 
-/** True while the leader holds a lease (see the module comment for the clock assumption). */
-export function leaseValid(r: Raft): boolean {
+/**
+ * True while the leader holds a lease (see the module comment for the clock
+ * assumption) and `lease` asks for it. Never without check-quorum: only its
+ * leader stickiness keeps voters from electing another leader meanwhile.
+ */
+export function leaseValid(r: Raft, lease: boolean): boolean {
   const ro = r.readOnly;
-  if (!r.cfg.leaseReads || ro.leaseDisabled || r.leadTransferee !== 0) {
+  if (
+    !lease || !r.cfg.checkQuorum || ro.leaseDisabled || r.leadTransferee !== 0
+  ) {
     return false;
   }
   const sentAt = ro.sentAt.get(confirmedRound(r));
@@ -142,16 +148,17 @@ export function leaseValid(r: Raft): boolean {
 
 /**
  * Leader: registers a read from `from` (this node or a follower). Served at
- * once by a single-voter cluster or under a lease; otherwise a heartbeat
- * round must confirm leadership first.
+ * once by a single-voter cluster or, when `lease` allows it, under a lease;
+ * otherwise a heartbeat round must confirm leadership first.
  */
 export function leaderReadIndex(
   r: Raft,
   context: Uint8Array,
   from: number,
+  lease: boolean,
 ): void {
   if (!committedInTerm(r)) {
-    r.readOnly.waiting.push({ context, from });
+    r.readOnly.waiting.push({ context, from, lease });
     return;
   }
   const index = r.commit;
@@ -159,7 +166,7 @@ export function leaderReadIndex(
     releaseRead(r, index, context, from);
     return;
   }
-  if (leaseValid(r)) {
+  if (leaseValid(r, lease)) {
     releaseRead(r, index, context, from);
     return;
   }
@@ -187,7 +194,7 @@ export function onOwnTermCommit(r: Raft): void {
   if (ro.waiting.length === 0 || !committedInTerm(r)) return;
   const waiting = ro.waiting;
   ro.waiting = [];
-  for (const w of waiting) leaderReadIndex(r, w.context, w.from);
+  for (const w of waiting) leaderReadIndex(r, w.context, w.from, w.lease);
 }
 
 function releaseRead(

@@ -95,8 +95,10 @@ export function stepRaft(r: Raft, m: Message): void {
       onForwardedProposal(r, m.commands);
       return;
     case "ReadIndexRequest":
-      if (r.role === "leader") leaderReadIndex(r, m.context, m.from);
-      else {
+      // A follower's read: lease reads only where the leader is configured for them.
+      if (r.role === "leader") {
+        leaderReadIndex(r, m.context, m.from, r.cfg.leaseReads);
+      } else {
         r.send({
           type: "ReadIndexResponse",
           from: r.id,

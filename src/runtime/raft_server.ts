@@ -30,7 +30,6 @@ import {
   ConfigChangeInProgressError,
   InvalidMembershipChangeError,
   InvalidTransferTargetError,
-  LEASE_MARGIN_TICKS,
   type MemberInfo,
   type Membership,
   type MembershipChange,
@@ -91,8 +90,6 @@ interface PendingProposal<R> {
 }
 
 interface PendingRead {
-  /** `now()` when the read began: a confirmed round vouches for leadership from then. */
-  leaseStart: number;
   deadline: number;
   timeoutMs: number;
   consistency: ReadConsistency;
@@ -178,11 +175,6 @@ export class RaftServer<R = unknown> {
   #snapshotIndex = 0;
   #leaderReady = false;
   #removed = false;
-
-  // Lease reads (the runtime's wall-clock lease; see `read`).
-  #leaseConfirmedAt = -Infinity;
-  /** A term in which a leadership transfer started: no lease reads in it. */
-  #noLeaseTerm = -1;
 
   readonly #proposals = new Map<number, PendingProposal<R>>();
   readonly #reads = new Map<string, PendingRead>();
@@ -455,16 +447,20 @@ export class RaftServer<R = unknown> {
    * applied at least that far).
    *
    * - `linearizable` (default): ReadIndex — the leader confirms it is still
-   *   leader with a heartbeat round (a follower asks the leader), then waits
-   *   until its state machine has applied the leader's commit index (§6.4).
-   *   With the core's `leaseReads` option on, the core itself serves these
-   *   from its tick-based lease instead of a round (see `RaftConfig`).
-   * - `lease`: on the leader, skips the heartbeat round while a round
-   *   confirmed within the last `(electionTick - 2)` ticks vouches for its
-   *   leadership (assumes clocks of the nodes run at similar rates, and
-   *   check-quorum on, whose leader stickiness keeps voters from electing
-   *   anyone else meanwhile); falls back to a ReadIndex round otherwise, on
-   *   followers, and when check-quorum is off.
+   *   leader with a heartbeat round, then waits until its state machine has
+   *   applied the leader's commit index (§6.4). On the leader this is always
+   *   a round, whatever `leaseReads` says.
+   * - `lease`: on the leader, the core's tick-based lease: the round is
+   *   skipped while a round acknowledged by a quorum within the last
+   *   `electionTick - 2` ticks vouches for its leadership (assumes the
+   *   nodes' tick rates differ by less than that margin, and needs
+   *   check-quorum, whose leader stickiness keeps voters from electing
+   *   anyone else meanwhile; none after a transfer started in the term);
+   *   otherwise a ReadIndex round.
+   * - On a follower both relay the read to the leader, which serves relayed
+   *   reads from its lease only when it is configured with `leaseReads:
+   *   true` — so with `leaseReads` on, a follower's `linearizable` read may
+   *   be a lease read.
    * - `stale`: no check: whatever this node has applied.
    */
   read(options: ReadOptions = {}): Promise<number> {
@@ -491,19 +487,14 @@ export class RaftServer<R = unknown> {
       return Promise.resolve(this.#applied);
     }
     const now = this.#sched.now();
-    if (consistency === "lease" && this.#leaseHeld(now)) {
-      this.#m.reads.lease++;
-      return this.waitApplied(this.#commit, { timeoutMs });
-    }
     const key = `${this.id}:${++this.#readSeq}`;
     try {
-      this.#node.readIndex(key);
+      this.#node.readIndex(key, { lease: consistency === "lease" });
     } catch (e) {
       return Promise.reject(e);
     }
     const p = new Promise<number>((resolve, reject) => {
       this.#reads.set(key, {
-        leaseStart: now,
         deadline: now + timeoutMs,
         timeoutMs,
         consistency,
@@ -513,15 +504,6 @@ export class RaftServer<R = unknown> {
     });
     this.#kick();
     return p;
-  }
-
-  #leaseHeld(now: number): boolean {
-    const c = this.#o.config;
-    return c.checkQuorum && this.#role === "leader" &&
-      this.#term !== this.#noLeaseTerm &&
-      now <
-        this.#leaseConfirmedAt +
-          (c.electionTick - LEASE_MARGIN_TICKS) * this.tickMs;
   }
 
   /** Resolves once the state machine has applied `index` (rejects at the deadline). */
@@ -666,13 +648,7 @@ export class RaftServer<R = unknown> {
     }
     const target = to ?? this.#mostCaughtUpVoter();
     await this.#whenAccepted(
-      () => {
-        this.#node.transferLeadership(target);
-        // The target campaigns at once and voters waive stickiness for it
-        // (thesis §3.10), so no lease is safe for the rest of this term.
-        this.#leaseConfirmedAt = -Infinity;
-        this.#noLeaseTerm = this.#term;
-      },
+      () => this.#node.transferLeadership(target),
       deadline,
       timeoutMs,
       "leadership transfer",
@@ -977,10 +953,7 @@ export class RaftServer<R = unknown> {
   async #handleReady(rd: Ready): Promise<void> {
     if (rd.softState !== undefined) this.#onSoftState(rd);
     if (rd.hardState !== undefined) {
-      if (rd.hardState.term !== this.#term) {
-        this.#term = rd.hardState.term;
-        this.#leaseConfirmedAt = -Infinity;
-      }
+      this.#term = rd.hardState.term;
       this.#commit = rd.hardState.commit;
     }
     for (const msg of rd.messages) this.#transport.send(msg.to, msg);
@@ -1044,7 +1017,6 @@ export class RaftServer<R = unknown> {
       this.#m.leaderships++;
       this.#logger.info(`became leader in term ${this.#node.status().term}`);
     }
-    if (role !== "leader") this.#leaseConfirmedAt = -Infinity;
     if (rd.softState!.removed && !this.#removed) {
       this.#removed = true;
       const m = this.#node.status().membership;
@@ -1224,12 +1196,6 @@ export class RaftServer<R = unknown> {
       const r = this.#reads.get(key);
       if (r === undefined) continue;
       this.#reads.delete(key);
-      if (
-        this.#role === "leader" && this.#term !== this.#noLeaseTerm &&
-        r.leaseStart > this.#leaseConfirmedAt
-      ) {
-        this.#leaseConfirmedAt = r.leaseStart;
-      }
       this.#m.reads[r.consistency]++;
       if (this.#applied >= rs.index) {
         r.resolve(rs.index);

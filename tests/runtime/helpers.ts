@@ -36,24 +36,6 @@ export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 export { silentLogger as silent } from "../../src/logger.ts";
 
-/** The real scheduler with a clock that a test can move forward (timers still run in real time). */
-export class SkewedClock implements Scheduler {
-  #offset = 0;
-  now(): number {
-    return realScheduler.now() + this.#offset;
-  }
-  /** Moves the clock forward so that `now()` reads `t`. */
-  jumpTo(t: number): void {
-    this.#offset += Math.max(0, t - this.now());
-  }
-  after(ms: number, fn: () => void): () => void {
-    return realScheduler.after(ms, fn);
-  }
-  every(ms: number, fn: () => void): () => void {
-    return realScheduler.every(ms, fn);
-  }
-}
-
 export interface TestNode {
   id: number;
   server: RaftServer<number>;
