@@ -336,8 +336,6 @@ export class RaftServer<R = unknown> {
       snapshotInProgress: this.#snapshotTask !== undefined,
       pendingProposals: this.#proposals.size,
       pendingReads: this.#reads.size,
-      leaderReady: this.#leaderReady,
-      removed: this.#removed,
     };
   }
 

@@ -84,7 +84,10 @@ export interface RequestOptions {
 
 /** Options of `RaftServer.read`. */
 export interface ReadOptions extends RequestOptions {
-  /** @default {"linearizable"} */
+  /**
+   * How strong the read is (see `RaftServer.read`).
+   * @default {"linearizable"}
+   */
   consistency?: ReadConsistency;
 }
 
@@ -195,8 +198,4 @@ export interface ServerStatus extends NodeStatus {
   pendingProposals: number;
   /** Reads waiting for their read index. */
   pendingReads: number;
-  /** A leader is known and has committed an entry of its term (as far as this node knows). */
-  leaderReady: boolean;
-  /** This node is no longer a member of the cluster. */
-  removed: boolean;
 }
