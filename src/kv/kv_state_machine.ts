@@ -7,11 +7,17 @@
  * put     [1][u32 keyLen][key][value…]
  * delete  [2][u32 keyLen][key]
  * cas     [3][u32 keyLen][key][u8 expectPresent][u32 expectLen][expect][value…]
- * member  [4][u32 id][u32 raftLen][raft address][u32 httpLen][http address]
  * ```
  *
- * `member` records the network addresses of a node in the replicated state,
- * so every node can reach (and forward clients to) members added at run time.
+ * Opcode 4 is retired: it was a private address book of the members, which
+ * the replicated configuration now carries (`Membership.nodes`: the raft
+ * address and, as metadata, the client HTTP `host:port`). Entries with it in
+ * old logs apply as no-ops (`{ok: true}`); the number is never reused.
+ *
+ * Snapshot format: `[u32 legacyLen][legacy bytes][u32 count]` then `count`
+ * times `[u32 keyLen][key][u32 valueLen][value]`. The legacy section held
+ * the address book (JSON) in old snapshots; it is written empty and skipped
+ * on restore, so old snapshots still restore.
  *
  * @module
  */
@@ -19,20 +25,15 @@
 import type { Entry } from "../log/raft_log.ts";
 import type { StateMachine } from "../runtime/state_machine.ts";
 
-/** Command opcodes. Stable; never renumbered. */
-export const KV_OP = { put: 1, delete: 2, cas: 3, member: 4 } as const;
+/** Command opcodes. Stable; never renumbered (4 is retired, see the module doc). */
+export const KV_OP = { put: 1, delete: 2, cas: 3 } as const;
 
-/** A node's addresses as recorded in the replicated state. */
-export interface MemberAddress {
-  /** Raft transport address, `host:port`. */
-  raft: string;
-  /** Client HTTP address, `host:port`. */
-  http: string;
-}
+/** The retired address-book opcode: old entries apply as no-ops. */
+const RETIRED_MEMBER_OP = 4;
 
 /** What applying a command returns (the proposal's result). */
 export interface KvResult {
-  /** put: always true; delete: whether the key existed; cas: whether it matched; member: true. */
+  /** put: always true; delete: whether the key existed; cas: whether it matched; a retired op-4 entry: true. */
   ok: boolean;
   /** cas only: the value found (undefined when the key was absent). */
   current?: Uint8Array;
@@ -42,8 +43,7 @@ export interface KvResult {
 export type KvCommand =
   | { op: "put"; key: string; value: Uint8Array }
   | { op: "delete"; key: string }
-  | { op: "cas"; key: string; expect: Uint8Array | null; value: Uint8Array }
-  | { op: "member"; id: number; address: MemberAddress };
+  | { op: "cas"; key: string; expect: Uint8Array | null; value: Uint8Array };
 
 const te = new TextEncoder();
 const td = new TextDecoder("utf-8", { fatal: true });
@@ -59,21 +59,6 @@ const td = new TextDecoder("utf-8", { fatal: true });
  * ```
  */
 export function encodeKvCommand(cmd: KvCommand): Uint8Array {
-  if (cmd.op === "member") {
-    const raft = te.encode(cmd.address.raft);
-    const http = te.encode(cmd.address.http);
-    const out = new Uint8Array(
-      1 + 4 + 4 + raft.byteLength + 4 + http.byteLength,
-    );
-    const v = new DataView(out.buffer);
-    out[0] = KV_OP.member;
-    v.setUint32(1, cmd.id, true);
-    v.setUint32(5, raft.byteLength, true);
-    out.set(raft, 9);
-    v.setUint32(9 + raft.byteLength, http.byteLength, true);
-    out.set(http, 13 + raft.byteLength);
-    return out;
-  }
   if (cmd.op === "put") {
     const n = asciiKeyLength(cmd.key);
     if (n > 0) {
@@ -156,17 +141,6 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   };
   need(5);
   const op = bytes[0];
-  if (op === KV_OP.member) {
-    need(9);
-    const id = v.getUint32(1, true);
-    const rl = v.getUint32(5, true);
-    need(13 + rl);
-    const raft = td.decode(bytes.subarray(9, 9 + rl));
-    const hl = v.getUint32(9 + rl, true);
-    need(13 + rl + hl);
-    const http = td.decode(bytes.subarray(13 + rl, 13 + rl + hl));
-    return { op: "member", id, address: { raft, http } };
-  }
   const kl = v.getUint32(1, true);
   need(5 + kl);
   const key = decodeKey(bytes, 5, 5 + kl);
@@ -217,8 +191,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * The key-value state machine: a map of UTF-8 keys to byte values, plus the
- * member address book.
+ * The key-value state machine: a map of UTF-8 keys to byte values.
  *
  * @example
  * ```ts
@@ -231,9 +204,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  */
 export class KvStateMachine implements StateMachine<KvResult> {
   private data = new Map<string, Uint8Array<ArrayBuffer>>();
-  private addresses = new Map<number, MemberAddress>();
-  /** Called when a member's addresses are applied (the server wires it to the transport). */
-  onMemberAddress: ((id: number, address: MemberAddress) => void) | undefined;
 
   /** Number of keys. */
   get size(): number {
@@ -243,16 +213,6 @@ export class KvStateMachine implements StateMachine<KvResult> {
   /** The value of `key`, or undefined. */
   get(key: string): Uint8Array<ArrayBuffer> | undefined {
     return this.data.get(key);
-  }
-
-  /** The recorded addresses of node `id`. */
-  memberAddress(id: number): MemberAddress | undefined {
-    return this.addresses.get(id);
-  }
-
-  /** Every recorded member address. */
-  memberAddresses(): Map<number, MemberAddress> {
-    return new Map(this.addresses);
   }
 
   /** Applies one committed command. Malformed commands are ignored (result `ok: false`) on every node alike. */
@@ -275,6 +235,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
         return OK;
       }
     }
+    if (data.byteLength > 0 && data[0] === RETIRED_MEMBER_OP) return OK;
     let cmd: KvCommand;
     try {
       cmd = decodeKvCommand(entry.data);
@@ -296,17 +257,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
         this.data.set(cmd.key, cmd.value.slice());
         return { ok: true };
       }
-      case "member":
-        this.addresses.set(cmd.id, cmd.address);
-        this.onMemberAddress?.(cmd.id, cmd.address);
-        return { ok: true };
     }
   }
 
-  /** Serializes every key and address. */
+  /** Serializes every key (after an empty legacy section, see the module doc). */
   snapshot(): Uint8Array {
-    const members = te.encode(JSON.stringify([...this.addresses]));
-    let size = 4 + members.byteLength + 4;
+    let size = 4 + 4;
     const keys: Uint8Array[] = [];
     for (const [k, value] of this.data) {
       const key = te.encode(k);
@@ -316,9 +272,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const out = new Uint8Array(size);
     const v = new DataView(out.buffer);
     let o = 0;
-    v.setUint32(o, members.byteLength, true);
-    out.set(members, o + 4);
-    o += 4 + members.byteLength;
+    v.setUint32(o, 0, true); // the legacy section: empty
+    o += 4;
     v.setUint32(o, this.data.size, true);
     o += 4;
     let i = 0;
@@ -337,16 +292,10 @@ export class KvStateMachine implements StateMachine<KvResult> {
   /** Replaces the state with a snapshot (empty bytes: empty store). */
   restore(bytes: Uint8Array): void {
     this.data = new Map();
-    this.addresses = new Map();
     if (bytes.byteLength === 0) return;
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let o = 0;
-    const ml = v.getUint32(o, true);
-    const members = JSON.parse(td.decode(bytes.subarray(4, 4 + ml))) as [
-      number,
-      MemberAddress,
-    ][];
-    o = 4 + ml;
+    // Skip the legacy section (an old snapshot's address book).
+    let o = 4 + v.getUint32(0, true);
     const n = v.getUint32(o, true);
     o += 4;
     for (let i = 0; i < n; i++) {
@@ -356,10 +305,6 @@ export class KvStateMachine implements StateMachine<KvResult> {
       const vl = v.getUint32(o, true);
       this.data.set(key, bytes.slice(o + 4, o + 4 + vl));
       o += 4 + vl;
-    }
-    for (const [id, address] of members) {
-      this.addresses.set(id, address);
-      this.onMemberAddress?.(id, address);
     }
   }
 }

@@ -25,9 +25,9 @@ export {
   type KvCommand,
   type KvResult,
   KvStateMachine,
-  type MemberAddress,
 } from "./kv_state_machine.ts";
 export {
+  HTTP_STATUS_BY_CODE,
   KvHttpApi,
   type KvHttpApiOptions,
   type KvHttpServer,
@@ -41,6 +41,7 @@ export {
   loadSecret,
   parseServeArgs,
   SERVE_USAGE,
+  serveUsage,
   startKvNode,
   UsageError,
 } from "./node.ts";
