@@ -62,6 +62,7 @@ import {
 } from "../core/membership.ts";
 import { RaftIoError } from "../errors.ts";
 import type { RaftServer } from "../runtime/raft_server.ts";
+import { CatchUpTimeoutError } from "../runtime/errors.ts";
 import type { ReadConsistency } from "../runtime/server_types.ts";
 import { parseAddress } from "../transport/tcp/socket.ts";
 import { renderMetrics } from "./metrics_text.ts";
@@ -91,6 +92,9 @@ export interface KvHttpApiOptions {
 }
 
 const FORWARDED_HEADER = "x-raft-forwarded";
+
+/** Deadline of a membership change through the API unless the request gives `timeoutMs`, ms. */
+const DEFAULT_MEMBER_TIMEOUT_MS = 10_000;
 
 /** Largest member id the API accepts (2^31). */
 export const MAX_MEMBER_ID = 2 ** 31;
@@ -872,16 +876,14 @@ export class KvHttpApi {
     }
     let index: number;
     try {
-      if (members.includes(id)) {
-        index = await this.server.addVoter(id, { timeoutMs });
-      } else if (role === "learner") {
-        index = await this.server.addLearner(id, {
-          address: raft,
-          metadata: http,
-          timeoutMs,
-        });
+      if (role === "voter") {
+        index = await this.#addVoter(
+          id,
+          members.includes(id) ? undefined : { address: raft, metadata: http },
+          timeoutMs ?? DEFAULT_MEMBER_TIMEOUT_MS,
+        );
       } else {
-        index = await this.server.addVoter(id, {
+        index = await this.server.addLearner(id, {
           address: raft,
           metadata: http,
           timeoutMs,
@@ -900,6 +902,38 @@ export class KvHttpApi {
       throw e;
     }
     return json(200, { index, membership: this.server.status().membership });
+  }
+
+  /**
+   * Adds `id` as a learner (unless it is one: `info` undefined), waits for
+   * its first acknowledgment, then lets `server.addVoter` wait for it to
+   * catch up and promote it. The wait for an acknowledgment guards against
+   * the runtime counting a learner it has never heard from as caught up
+   * (a new member's progress starts active with match 0, which is within
+   * `learnerCatchUpEntries` of a young log).
+   */
+  async #addVoter(
+    id: number,
+    info: { address: string; metadata: string } | undefined,
+    timeoutMs: number,
+  ): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    const remaining = () =>
+      Math.max(1, Math.ceil(deadline - performance.now()));
+    if (info !== undefined) {
+      await this.server.addLearner(id, { ...info, timeoutMs });
+    }
+    while (true) {
+      const st = this.server.status();
+      if (st.role !== "leader") throw new NotLeaderError(st.leader);
+      const match = st.progress.find((p) => p.id === id)?.match ?? 0;
+      if (match > 0) break;
+      if (performance.now() >= deadline) {
+        throw new CatchUpTimeoutError(id, match, st.lastIndex, timeoutMs);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(st.tickMs, remaining())));
+    }
+    return await this.server.addVoter(id, { timeoutMs: remaining() });
   }
 
   async #removeMember(req: Request, raw: string): Promise<Response> {
