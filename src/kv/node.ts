@@ -462,6 +462,24 @@ function isBootstrap(
   });
 }
 
+/** `RaftServer.start`, naming what failed: restoring or replaying the node's log. */
+async function startServer(
+  dataDir: string,
+  options: Parameters<typeof RaftServer.start<KvResult>>[0],
+): Promise<RaftServer<KvResult>> {
+  try {
+    return await RaftServer.start<KvResult>(options);
+  } catch (e) {
+    if (e instanceof RaftIoError && e.code === "INVALID_CONFIG") throw e;
+    throw new Error(
+      `restoring the snapshot or replaying the log in ${dataDir} failed: ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+      { cause: e },
+    );
+  }
+}
+
 /**
  * Opens the log, starts the transport, the Raft server and the HTTP API.
  * Rejects when any of them fails to start — a snapshot that does not
@@ -517,7 +535,7 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
         metadata: f === id ? ownHttp : options.peerHttp.get(f) ?? "",
       };
     }
-    server = await RaftServer.start<KvResult>({
+    server = await startServer(options.dataDir, {
       config: {
         id,
         voters: founders.length > 0 ? founders : [id],
