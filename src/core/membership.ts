@@ -14,7 +14,7 @@ import { InvalidMembershipChangeError } from "./errors.ts";
  *
  * @example
  * ```ts
- * import type { MemberInfo } from "@raft-io/raft";
+ * import type { MemberInfo } from "@raft-io/raft/core";
  * const info: MemberInfo = { address: "127.0.0.1:7001", metadata: "http://127.0.0.1:8001" };
  * info.address; // "127.0.0.1:7001"
  * ```
@@ -46,7 +46,7 @@ export const MAX_METADATA_BYTES = 16 * 1024;
  *
  * @example
  * ```ts
- * import { simpleMembership } from "@raft-io/raft";
+ * import { simpleMembership } from "@raft-io/raft/core";
  * const m = simpleMembership([1, 2, 3], [], { 1: { address: "10.0.0.1:7001", metadata: "" } });
  * m.nodes[1].address; // "10.0.0.1:7001"
  * ```
@@ -94,7 +94,7 @@ export interface Membership {
  *
  * @example
  * ```ts
- * import type { MembershipChange } from "@raft-io/raft";
+ * import type { MembershipChange } from "@raft-io/raft/core";
  * const steps: MembershipChange[] = [
  *   { type: "addLearner", id: 4, address: "10.0.0.4:7001" },
  *   { type: "addVoter", id: 4 }, // once 4 caught up
@@ -130,7 +130,7 @@ export type MembershipChange =
  *
  * @example
  * ```ts
- * import { simpleMembership } from "@raft-io/raft";
+ * import { simpleMembership } from "@raft-io/raft/core";
  * simpleMembership([3, 1, 2], [4]).voters; // [1, 2, 3]
  * ```
  */
@@ -155,7 +155,7 @@ export function simpleMembership(
  *
  * @example
  * ```ts
- * import { copyMembership, simpleMembership } from "@raft-io/raft";
+ * import { copyMembership, simpleMembership } from "@raft-io/raft/core";
  * const m = simpleMembership([1]);
  * copyMembership(m) !== m; // true
  * ```
@@ -175,7 +175,7 @@ export function copyMembership(m: Membership): Membership {
  *
  * @example
  * ```ts
- * import { isJoint, simpleMembership } from "@raft-io/raft";
+ * import { isJoint, simpleMembership } from "@raft-io/raft/core";
  * isJoint(simpleMembership([1, 2, 3])); // false
  * ```
  */
@@ -188,7 +188,7 @@ export function isJoint(m: Membership): boolean {
  *
  * @example
  * ```ts
- * import { isVoter, simpleMembership } from "@raft-io/raft";
+ * import { isVoter, simpleMembership } from "@raft-io/raft/core";
  * isVoter(simpleMembership([1, 2, 3], [4]), 4); // false
  * ```
  */
@@ -201,7 +201,7 @@ export function isVoter(m: Membership, id: number): boolean {
  *
  * @example
  * ```ts
- * import { isLearner, simpleMembership } from "@raft-io/raft";
+ * import { isLearner, simpleMembership } from "@raft-io/raft/core";
  * isLearner(simpleMembership([1, 2, 3], [4]), 4); // true
  * ```
  */
@@ -214,7 +214,7 @@ export function isLearner(m: Membership, id: number): boolean {
  *
  * @example
  * ```ts
- * import { isMember, simpleMembership } from "@raft-io/raft";
+ * import { isMember, simpleMembership } from "@raft-io/raft/core";
  * isMember(simpleMembership([1, 2, 3], [4]), 5); // false
  * ```
  */
@@ -228,7 +228,7 @@ export function isMember(m: Membership, id: number): boolean {
  *
  * @example
  * ```ts
- * import { members, simpleMembership } from "@raft-io/raft";
+ * import { members, simpleMembership } from "@raft-io/raft/core";
  * members(simpleMembership([2, 1], [3])); // [1, 2, 3]
  * ```
  */
@@ -403,7 +403,7 @@ export function applyMembershipChange(
  *
  * @example
  * ```ts
- * import { formatMembership, simpleMembership } from "@raft-io/raft";
+ * import { formatMembership, simpleMembership } from "@raft-io/raft/core";
  * formatMembership(simpleMembership([1, 2, 3], [4])); // "voters=(1 2 3) learners=(4)"
  * ```
  */
@@ -444,7 +444,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  *
  * @example
  * ```ts
- * import { encodeMembership, simpleMembership } from "@raft-io/raft";
+ * import { encodeMembership, simpleMembership } from "@raft-io/raft/core";
  * encodeMembership(simpleMembership([1]))[0]; // 2 (the format version)
  * ```
  */

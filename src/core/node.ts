@@ -179,7 +179,8 @@ export class RaftNode {
    *
    * @example
    * ```ts
-   * import { MemoryLog, RaftNode } from "@raft-io/raft";
+   * import { MemoryLog } from "@raft-io/raft";
+   * import { RaftNode } from "@raft-io/raft/core";
    * const node = new RaftNode({ id: 1 }, new MemoryLog());
    * node.removed; // false
    * ```
@@ -194,7 +195,8 @@ export class RaftNode {
    *
    * @example
    * ```ts
-   * import { MemoryLog, RaftNode } from "@raft-io/raft";
+   * import { MemoryLog } from "@raft-io/raft";
+   * import { RaftNode } from "@raft-io/raft/core";
    * const log = new MemoryLog();
    * const node = new RaftNode({ id: 1 }, log);
    * node.campaign();

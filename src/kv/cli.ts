@@ -8,18 +8,35 @@
  */
 
 import process from "node:process";
+import { RaftIoError } from "../errors.ts";
+import { parseAddress } from "../transport/tcp/socket.ts";
+import { isLoopbackHost } from "./http_api.ts";
 import {
   loadSecret,
   parseServeArgs,
-  SERVE_USAGE,
+  serveUsage,
   startKvNode,
   UsageError,
 } from "./node.ts";
 
+/** `message (CODE)`, with the cause's message when there is one. */
+function describe(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const code = e instanceof RaftIoError ? ` (${e.code})` : "";
+  const cause = e.cause instanceof Error && !e.message.includes(e.cause.message)
+    ? `; cause: ${describe(e.cause)}`
+    : "";
+  return `${e.message}${code}${cause}`;
+}
+
 /**
  * Runs one key-value node until SIGINT or SIGTERM. Resolves with the process
- * exit code: 0 after a clean stop, 1 when the node could not start, 2 for
- * bad flags (the message is printed to stderr).
+ * exit code: 0 after a clean stop, 1 when the node could not start (e.g. a
+ * snapshot that does not restore or an entry that fails to replay) or
+ * stopped itself later on a storage or state machine failure, 2 for bad
+ * flags (the message is printed to stderr). A node removed from the
+ * cluster keeps running (it answers clients 410 REMOVED naming the
+ * members) until it is stopped.
  *
  * @example
  * ```ts ignore
@@ -40,63 +57,68 @@ export async function runServeCli(args: string[]): Promise<number> {
     throw e;
   }
   if (options === "help") {
-    console.log(SERVE_USAGE);
+    console.log(serveUsage());
     return 0;
   }
+  const id = options.id;
+  if (options.insecure) {
+    console.warn(
+      `[node ${id}] warning: --insecure: peers are not authenticated; anyone who reaches ${options.listen} can join or impersonate a node`,
+    );
+  }
+  if (!isLoopbackHost(parseAddress(options.http).hostname)) {
+    console.warn(
+      `[node ${id}] warning: the client API on ${options.http} has no authentication: anyone who reaches it can read, write, change membership and transfer leadership; keep it on loopback or behind a trusted proxy`,
+    );
+  }
   let node;
-  let fatal: ((e: Error) => void) | undefined;
   try {
     const clusterSecret = options.secretFile === undefined
       ? undefined
       : await loadSecret(options.secretFile);
-    node = await startKvNode({
-      ...options,
-      clusterSecret,
-      onFatal: (e) => fatal?.(e),
-    });
+    node = await startKvNode({ ...options, clusterSecret });
   } catch (e) {
-    console.error(
-      `error: node ${options.id} could not start: ${
-        e instanceof Error ? e.message : String(e)
-      }`,
-    );
+    console.error(`[node ${id}] fatal: could not start: ${describe(e)}`);
     return 1;
   }
   console.log(
-    `node ${options.id} ready: raft ${node.transport.address} http http://${node.http.address}`,
+    `node ${id} ready: raft ${node.transport.address} http http://${node.http.address}`,
   );
-  const id = options.id;
   const running = node;
   return await new Promise<number>((resolve) => {
     let stopping = false;
+    const done = (code: number) => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      resolve(code);
+    };
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       console.log(`node ${id}: ${signal}, stopping`);
-      const timer = setTimeout(() => resolve(1), 5000);
+      const timer = setTimeout(() => done(1), 5000);
       running.stop().then(
         () => {
           clearTimeout(timer);
-          process.off("SIGINT", onInt);
-          process.off("SIGTERM", onTerm);
-          resolve(0);
+          done(0);
         },
         (e) => {
-          console.error(
-            `node ${id}: stop failed: ${
-              e instanceof Error ? e.message : String(e)
-            }`,
-          );
+          console.error(`node ${id}: stop failed: ${describe(e)}`);
           clearTimeout(timer);
-          resolve(1);
+          done(1);
         },
       );
     };
-    fatal = (e) => {
-      console.error(`node ${id}: fatal: ${e.message}; exiting`);
+    void running.failed.then((e) => {
+      if (stopping) return;
       stopping = true;
-      running.stop().finally(() => resolve(1));
-    };
+      console.error(`[node ${id}] fatal: ${describe(e)}; exiting`);
+      const timer = setTimeout(() => done(1), 5000);
+      running.stop().finally(() => {
+        clearTimeout(timer);
+        done(1);
+      });
+    });
     const onInt = () => stop("SIGINT");
     const onTerm = () => stop("SIGTERM");
     process.on("SIGINT", onInt);

@@ -16,10 +16,32 @@
  *
  * Keys are the URL path after `/kv/`, percent-decoded, 1..1024 UTF-8 bytes.
  * Bodies are limited to 1 MiB by default (413). Errors are JSON
- * `{"error": {"code", "message", "leaderId"?}}`. Definite failures (nothing
- * was applied): 4xx, `NOT_LEADER`, `OVERLOADED`, `PROPOSAL_DROPPED`. Outcome
- * unknown (the write may still commit; do not retry blindly): `TIMEOUT`,
- * `STOPPED`, `FORWARD_FAILED` (504: the forward to the leader broke) and 500.
+ * `{"error": {"code", "message", "leaderId"?, "members"?}}`; the status of a
+ * runtime or core error comes from its stable `code` through one table
+ * ({@linkcode HTTP_STATUS_BY_CODE}). Definite failures (nothing was
+ * applied): 4xx, `NOT_LEADER`, `OVERLOADED`, `PROPOSAL_DROPPED`,
+ * `TRANSFER_IN_PROGRESS`, `CONFIG_CHANGE_IN_PROGRESS`. Outcome unknown (the
+ * write may still commit; do not retry blindly): `TIMEOUT`, `STOPPED`,
+ * `FORWARD_FAILED` (504: the forward to the leader broke) and 500.
+ *
+ * Client addresses come from the replicated configuration: a member's
+ * `metadata` is its client HTTP address as plain `host:port` (no scheme;
+ * anything else is ignored), with `httpAddresses` as a fallback.
+ *
+ * `POST /members` validates the whole request before proposing anything:
+ * `id` an integer in 1..2^31, `raft` and `http` `host:port` with a port in
+ * 1..65535, `role` `"voter"` (default: added as a learner, promoted once it
+ * has caught up) or `"learner"`, optional `timeoutMs`; unknown fields are
+ * refused. An id that is already a member is refused with 409
+ * `MEMBER_EXISTS` and nothing changes — except `role: "voter"` for a
+ * learner recorded with the same addresses, which promotes it. A voter
+ * that does not catch up in time (e.g. never started) is answered 409
+ * `CATCH_UP_TIMEOUT` and stays a learner.
+ *
+ * A node removed from the cluster answers every request but `/status`,
+ * `/metrics` and `/leader` with 410 `REMOVED`, naming the current members
+ * (`members`, and `urls` where known); its `/status` shows `removed: true`.
+ * The process keeps running so an operator sees why; stop it.
  *
  * On a follower, writes and membership requests are forwarded to the leader
  * (the response is relayed); with `forward: "redirect"` the follower answers
@@ -32,18 +54,17 @@
  * @module
  */
 
+import { NotLeaderError } from "../core/errors.ts";
 import {
-  ConfigChangeInProgressError,
-  InvalidMembershipChangeError,
-  InvalidTransferTargetError,
-  NotLeaderError,
-  OverloadedError,
-  ProposalDroppedError,
-  TransferInProgressError,
-} from "../core/errors.ts";
+  MAX_ADDRESS_BYTES,
+  MAX_METADATA_BYTES,
+  type Membership,
+} from "../core/membership.ts";
+import { RaftIoError } from "../errors.ts";
 import type { RaftServer } from "../runtime/raft_server.ts";
+import { CatchUpTimeoutError } from "../runtime/errors.ts";
 import type { ReadConsistency } from "../runtime/server_types.ts";
-import { StoppedError, TimeoutError } from "../runtime/errors.ts";
+import { parseAddress } from "../transport/tcp/socket.ts";
 import { renderMetrics } from "./metrics_text.ts";
 import {
   encodeKvCommand,
@@ -58,7 +79,7 @@ export interface KvHttpApiOptions {
   server: RaftServer<KvResult>;
   /** Its key-value state machine. */
   kv: KvStateMachine;
-  /** Client HTTP addresses (`host:port`) known from configuration, by node id; the replicated address book wins. */
+  /** Client HTTP addresses (`host:port`) known from flags, by node id: a fallback when a member's metadata in the replicated configuration has none. */
   httpAddresses?: Map<number, string>;
   /** What a follower does with writes: `"proxy"` them to the leader (default) or `"redirect"` (307). */
   forward?: "proxy" | "redirect";
@@ -72,15 +93,88 @@ export interface KvHttpApiOptions {
 
 const FORWARDED_HEADER = "x-raft-forwarded";
 
+/** Deadline of a membership change through the API unless the request gives `timeoutMs`, ms. */
+const DEFAULT_MEMBER_TIMEOUT_MS = 10_000;
+
+/** Largest member id the API accepts (2^31). */
+export const MAX_MEMBER_ID = 2 ** 31;
+
+/**
+ * HTTP status of each stable error `code` of the runtime and the core
+ * (`retry: true` adds `retry-after: 1`). An unknown code answers 500.
+ *
+ * @example
+ * ```ts
+ * import { HTTP_STATUS_BY_CODE } from "@raft-io/raft/kv";
+ * HTTP_STATUS_BY_CODE.REMOVED.status; // 410
+ * ```
+ */
+export const HTTP_STATUS_BY_CODE: Readonly<
+  Record<string, { status: number; retry?: boolean }>
+> = Object.freeze({
+  // Definite: nothing was applied.
+  NOT_LEADER: { status: 503, retry: true }, // forwarded or redirected when the leader is known
+  OVERLOADED: { status: 503, retry: true },
+  TRANSFER_IN_PROGRESS: { status: 503, retry: true },
+  CONFIG_CHANGE_IN_PROGRESS: { status: 503, retry: true },
+  PROPOSAL_DROPPED: { status: 503, retry: true },
+  APPLY_REJECTED: { status: 422 },
+  // The KV never proposes an empty or non-byte command: only the size limit remains.
+  INVALID_PROPOSAL: { status: 413 },
+  INVALID_MEMBERSHIP_CHANGE: { status: 409 },
+  INVALID_TRANSFER_TARGET: { status: 400 },
+  TRANSFER_ABANDONED: { status: 409 },
+  CATCH_UP_TIMEOUT: { status: 409 },
+  REMOVED: { status: 410 },
+  // Outcome unknown: a write may still commit.
+  TIMEOUT: { status: 504 },
+  STOPPED: { status: 503, retry: true },
+});
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
     readonly leaderId?: number,
+    readonly extra?: Record<string, unknown>,
   ) {
     super(message);
   }
+}
+
+/** `host:port` with a port in 1..65535, as the transport parses it; undefined otherwise. */
+function checkedAddress(text: unknown, maxBytes: number): string | undefined {
+  if (typeof text !== "string" || text.length === 0) return undefined;
+  if (new TextEncoder().encode(text).byteLength > maxBytes) return undefined;
+  try {
+    const { port } = parseAddress(text);
+    return port >= 1 && port <= 65535 ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `hostname` (no brackets) is a loopback name: 127.0.0.0/8, `::1`, `localhost`. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** A member id from JSON or a path: an integer in 1..MAX_MEMBER_ID; undefined otherwise. */
+function checkedId(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isInteger(v) && v >= 1 &&
+      v <= MAX_MEMBER_ID
+    ? v
+    : undefined;
+}
+
+/** Every member of `m` (voters of both halves and learners), sorted. */
+function membersOf(m: Membership): number[] {
+  return [...new Set([...m.voters, ...m.outgoing, ...m.learners])].sort((
+    a,
+    b,
+  ) => a - b);
 }
 
 /** Path and query string of an absolute request URL, without a full URL parse. */
@@ -110,38 +204,30 @@ function errorResponse(
 ): Response {
   const error: Record<string, unknown> = { code: e.code, message: e.message };
   if (e.leaderId !== undefined) error.leaderId = e.leaderId;
+  if (e.extra !== undefined) Object.assign(error, e.extra);
   return json(e.status, { error }, headers);
 }
 
-/** Maps runtime and core errors to HTTP errors. */
+/** Maps runtime and core errors to HTTP errors by their stable `code`. */
 function toHttpError(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
-  if (e instanceof NotLeaderError) {
-    return new HttpError(503, "NOT_LEADER", e.message, e.leaderId);
-  }
-  if (e instanceof OverloadedError) {
-    return new HttpError(503, "OVERLOADED", e.message);
-  }
-  if (e instanceof TimeoutError) {
-    return new HttpError(504, "TIMEOUT", e.message);
-  }
-  if (e instanceof StoppedError) {
-    return new HttpError(503, "STOPPED", e.message);
-  }
-  if (e instanceof TransferInProgressError) {
-    return new HttpError(503, "TRANSFER_IN_PROGRESS", e.message);
-  }
-  if (e instanceof ProposalDroppedError) {
-    return new HttpError(503, "PROPOSAL_DROPPED", e.message);
-  }
-  if (e instanceof ConfigChangeInProgressError) {
-    return new HttpError(409, "CONFIG_CHANGE_IN_PROGRESS", e.message);
-  }
-  if (e instanceof InvalidMembershipChangeError) {
-    return new HttpError(400, "INVALID_MEMBERSHIP_CHANGE", e.message);
-  }
-  if (e instanceof InvalidTransferTargetError) {
-    return new HttpError(400, "INVALID_TRANSFER_TARGET", e.message);
+  if (e instanceof RaftIoError) {
+    const entry = HTTP_STATUS_BY_CODE[e.code];
+    const extra: Record<string, unknown> = {};
+    const fields = e as unknown as Record<string, unknown>;
+    for (const f of ["members", "nodeId", "target"]) {
+      if (fields[f] !== undefined) extra[f] = fields[f];
+    }
+    const leaderId = typeof fields.leaderId === "number"
+      ? fields.leaderId
+      : undefined;
+    return new HttpError(
+      entry?.status ?? 500,
+      e.code,
+      e.message,
+      leaderId,
+      Object.keys(extra).length > 0 ? extra : undefined,
+    );
   }
   return new HttpError(
     500,
@@ -215,9 +301,14 @@ export class KvHttpApi {
     this.extraMetrics = options.extraMetrics;
   }
 
-  /** The client URL of node `id`, when known. */
+  /**
+   * The client URL of node `id`, when known: from its metadata in the
+   * replicated configuration (`host:port`), else from `httpAddresses`.
+   */
   httpUrlOf(id: number): string | undefined {
-    const addr = this.kv.memberAddress(id)?.http ?? this.httpAddresses.get(id);
+    const meta = this.server.status().membership.nodes[id]?.metadata;
+    const addr = checkedAddress(meta, MAX_METADATA_BYTES) ??
+      this.httpAddresses.get(id);
     return addr === undefined || addr === "" ? undefined : `http://${addr}`;
   }
 
@@ -232,7 +323,9 @@ export class KvHttpApi {
       if (err.code === "NOT_LEADER") return this.#notLeader(req, err);
       return errorResponse(
         err,
-        err.status === 503 ? { "retry-after": "1" } : {},
+        HTTP_STATUS_BY_CODE[err.code]?.retry === true
+          ? { "retry-after": "1" }
+          : {},
       );
     }
   }
@@ -240,6 +333,13 @@ export class KvHttpApi {
   async #route(req: Request): Promise<Response> {
     const { path, query } = splitUrl(req.url);
     const method = req.method;
+    if (
+      this.server.isRemoved &&
+      !(method === "GET" &&
+        (path === "/status" || path === "/metrics" || path === "/leader"))
+    ) {
+      throw this.#removedError();
+    }
     if (path.startsWith("/kv/")) {
       if (method === "POST" && path.endsWith("/cas")) {
         return await this.#cas(req, this.#key(path.slice(4, -4)));
@@ -595,6 +695,8 @@ export class KvHttpApi {
       applied: this.server.applied,
       lastIndex: st.lastIndex,
       snapshotIndex: st.snapshotIndex,
+      leaderReady: st.leaderReady,
+      removed: st.removed,
       membership: st.membership,
       peers,
       keys: this.kv.size,
@@ -620,119 +722,265 @@ export class KvHttpApi {
     return json(200, { leader: url, id });
   }
 
-  async #jsonBody(req: Request): Promise<Record<string, unknown>> {
-    const body = await this.#body(req);
+  /** 410 REMOVED naming the current members (and their client URLs where known). */
+  #removedError(): HttpError {
+    const st = this.server.status();
+    const members = membersOf(st.membership).filter((m) => m !== st.id);
+    const urls: Record<string, string> = {};
+    for (const m of members) {
+      const url = this.httpUrlOf(m);
+      if (url !== undefined) urls[m] = url;
+    }
+    return new HttpError(
+      410,
+      "REMOVED",
+      `node ${st.id} was removed from the cluster; it no longer serves clients: use a member (${
+        members.join(", ") || "none known"
+      })`,
+      undefined,
+      { members, urls },
+    );
+  }
+
+  /** The leader's answer when this node is not the leader: forward, redirect or 503. */
+  async #unlessLeader(
+    req: Request,
+    body: Uint8Array<ArrayBuffer>,
+  ): Promise<Response | undefined> {
+    if (this.server.role === "leader") return undefined;
+    return await this.#notLeader(
+      req,
+      toHttpError(new NotLeaderError(this.server.leaderId)),
+      body,
+    );
+  }
+
+  /** `body` as a JSON object with only `allowed` fields (an empty body: `{}`). */
+  #jsonObject(body: Uint8Array, allowed: string[]): Record<string, unknown> {
     if (body.byteLength === 0) return {};
+    let v: unknown;
     try {
-      const v = JSON.parse(new TextDecoder().decode(body));
-      if (typeof v !== "object" || v === null || Array.isArray(v)) {
-        throw new Error("not an object");
-      }
-      return v as Record<string, unknown>;
+      v = JSON.parse(new TextDecoder().decode(body));
     } catch {
+      v = undefined;
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
       throw new HttpError(400, "BAD_REQUEST", "expected a JSON object");
     }
+    const unknown = Object.keys(v).filter((k) => !allowed.includes(k));
+    if (unknown.length > 0) {
+      throw new HttpError(
+        400,
+        "BAD_REQUEST",
+        `unknown field${unknown.length > 1 ? "s" : ""} ${
+          unknown.map((k) => JSON.stringify(k)).join(", ")
+        } (allowed: ${allowed.join(", ")})`,
+      );
+    }
+    return v as Record<string, unknown>;
+  }
+
+  /** An optional `timeoutMs` field: an integer in 1..600000. */
+  #timeoutField(v: unknown): number | undefined {
+    if (v === undefined) return undefined;
+    if (
+      typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 600_000
+    ) {
+      throw new HttpError(
+        400,
+        "BAD_REQUEST",
+        "timeoutMs must be an integer number of milliseconds in 1..600000",
+      );
+    }
+    return v;
   }
 
   async #addMember(req: Request): Promise<Response> {
-    if (this.server.role !== "leader") {
-      return await this.#notLeader(
-        req,
-        toHttpError(new NotLeaderError(this.server.leaderId)),
+    // Validated in full on whichever node receives it, before anything is
+    // forwarded or proposed, so nothing that commits can later fail to parse.
+    const body = await this.#body(req);
+    const b = this.#jsonObject(body, [
+      "id",
+      "raft",
+      "http",
+      "role",
+      "timeoutMs",
+    ]);
+    const id = checkedId(b.id);
+    if (id === undefined) {
+      throw new HttpError(
+        400,
+        "BAD_REQUEST",
+        `id must be an integer in 1..${MAX_MEMBER_ID}`,
       );
     }
-    const b = await this.#jsonBody(req);
-    const id = b.id;
-    if (typeof id !== "number" || !Number.isSafeInteger(id) || id <= 0) {
-      throw new HttpError(400, "BAD_REQUEST", "id must be a positive integer");
+    const raft = checkedAddress(b.raft, MAX_ADDRESS_BYTES);
+    if (raft === undefined) {
+      throw new HttpError(
+        400,
+        "BAD_REQUEST",
+        'raft must be the node\'s Raft address "host:port" (port 1..65535)',
+      );
     }
-    if (
-      typeof b.raft !== "string" ||
-      !/^[^\s:]+:\d+$|^\[[^\]]+\]:\d+$/.test(b.raft)
-    ) {
-      throw new HttpError(400, "BAD_REQUEST", 'raft must be "host:port"');
+    const http = checkedAddress(b.http, MAX_METADATA_BYTES);
+    if (http === undefined) {
+      throw new HttpError(
+        400,
+        "BAD_REQUEST",
+        'http must be the node\'s client address "host:port" (port 1..65535)',
+      );
     }
-    const http = typeof b.http === "string" ? b.http : "";
-    const role = b.role ?? "learner";
+    const role = b.role ?? "voter";
     if (role !== "learner" && role !== "voter") {
       throw new HttpError(
         400,
         "BAD_REQUEST",
-        'role must be "learner" or "voter"',
+        'role must be "voter" (the default) or "learner"',
       );
     }
-    await this.server.propose(
-      encodeKvCommand({ op: "member", id, address: { raft: b.raft, http } }),
-    );
-    const index = await this.server.changeMembership({
-      type: role === "voter" ? "addVoter" : "addLearner",
-      id,
-    });
+    const timeoutMs = this.#timeoutField(b.timeoutMs);
+    const forwarded = await this.#unlessLeader(req, body);
+    if (forwarded !== undefined) return forwarded;
+
+    const m = this.server.status().membership;
+    const members = membersOf(m);
+    const recorded = m.nodes[id];
+    if (members.includes(id)) {
+      const promotion = role === "voter" && m.learners.includes(id) &&
+        !m.outgoing.includes(id) && recorded?.address === raft &&
+        recorded?.metadata === http;
+      if (!promotion) {
+        const what = m.learners.includes(id) ? "a learner" : "a voter";
+        throw new HttpError(
+          409,
+          "MEMBER_EXISTS",
+          `node ${id} is already ${what} (raft ${
+            recorded?.address || "unknown"
+          }, http ${
+            recorded?.metadata || "unknown"
+          }); nothing changed. Remove it first (DELETE /members/${id}) to re-add it` +
+            (m.learners.includes(id)
+              ? `, or promote it with role "voter" and its recorded addresses`
+              : ""),
+        );
+      }
+    }
+    for (const other of members) {
+      if (other !== id && m.nodes[other]?.address === raft) {
+        throw new HttpError(
+          409,
+          "MEMBER_EXISTS",
+          `node ${other} already has the Raft address ${raft}; nothing changed`,
+        );
+      }
+    }
+    let index: number;
+    try {
+      if (role === "voter") {
+        index = await this.#addVoter(
+          id,
+          members.includes(id) ? undefined : { address: raft, metadata: http },
+          timeoutMs ?? DEFAULT_MEMBER_TIMEOUT_MS,
+        );
+      } else {
+        index = await this.server.addLearner(id, {
+          address: raft,
+          metadata: http,
+          timeoutMs,
+        });
+      }
+    } catch (e) {
+      if (e instanceof RaftIoError && e.code === "CATCH_UP_TIMEOUT") {
+        throw new HttpError(
+          409,
+          "CATCH_UP_TIMEOUT",
+          `${e.message}. Node ${id} stays a learner: start it (or check that ${raft} reaches it), then POST /members again with role "voter", or DELETE /members/${id}`,
+          undefined,
+          { nodeId: id, role: "learner" },
+        );
+      }
+      throw e;
+    }
     return json(200, { index, membership: this.server.status().membership });
   }
 
+  /**
+   * Adds `id` as a learner (unless it is one: `info` undefined), waits for
+   * its first acknowledgment, then lets `server.addVoter` wait for it to
+   * catch up and promote it. The wait for an acknowledgment guards against
+   * the runtime counting a learner it has never heard from as caught up
+   * (a new member's progress starts active with match 0, which is within
+   * `learnerCatchUpEntries` of a young log).
+   */
+  async #addVoter(
+    id: number,
+    info: { address: string; metadata: string } | undefined,
+    timeoutMs: number,
+  ): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    const remaining = () =>
+      Math.max(1, Math.ceil(deadline - performance.now()));
+    if (info !== undefined) {
+      await this.server.addLearner(id, { ...info, timeoutMs });
+    }
+    while (true) {
+      const st = this.server.status();
+      if (st.role !== "leader") throw new NotLeaderError(st.leader);
+      const match = st.progress.find((p) => p.id === id)?.match ?? 0;
+      if (match > 0) break;
+      if (performance.now() >= deadline) {
+        throw new CatchUpTimeoutError(id, match, st.lastIndex, timeoutMs);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(st.tickMs, remaining())));
+    }
+    return await this.server.addVoter(id, { timeoutMs: remaining() });
+  }
+
   async #removeMember(req: Request, raw: string): Promise<Response> {
-    const id = Number(raw);
-    if (!Number.isSafeInteger(id) || id <= 0) {
+    const id = /^[1-9][0-9]{0,9}$/.test(raw)
+      ? checkedId(Number(raw))
+      : undefined;
+    if (id === undefined) {
       throw new HttpError(
         400,
         "BAD_REQUEST",
-        "member id must be a positive integer",
+        `the member id must be an integer in 1..${MAX_MEMBER_ID}`,
       );
     }
-    if (this.server.role !== "leader") {
-      return await this.#notLeader(
-        req,
-        toHttpError(new NotLeaderError(this.server.leaderId)),
+    const body = await this.#body(req);
+    const b = this.#jsonObject(body, ["timeoutMs"]);
+    const timeoutMs = this.#timeoutField(b.timeoutMs);
+    const forwarded = await this.#unlessLeader(req, body);
+    if (forwarded !== undefined) return forwarded;
+    if (!membersOf(this.server.status().membership).includes(id)) {
+      throw new HttpError(
+        404,
+        "NOT_A_MEMBER",
+        `node ${id} is not a member; nothing changed`,
       );
     }
-    const index = await this.server.changeMembership({
-      type: "removeNode",
-      id,
-    });
+    const index = await this.server.removeNode(id, { timeoutMs });
     return json(200, { index, membership: this.server.status().membership });
   }
 
   async #transfer(req: Request): Promise<Response> {
-    if (this.server.role !== "leader") {
-      return await this.#notLeader(
-        req,
-        toHttpError(new NotLeaderError(this.server.leaderId)),
+    const body = await this.#body(req);
+    const b = this.#jsonObject(body, ["to", "timeoutMs"]);
+    const to = b.to === undefined ? undefined : checkedId(b.to);
+    if (b.to !== undefined && to === undefined) {
+      throw new HttpError(
+        400,
+        "BAD_REQUEST",
+        `to must be a node id (an integer in 1..${MAX_MEMBER_ID})`,
       );
     }
-    const b = await this.#jsonBody(req);
-    const st = this.server.status();
-    let to = b.to;
-    if (to === undefined) {
-      const candidates = st.progress.filter((p) =>
-        p.id !== st.id && !p.isLearner && st.membership.voters.includes(p.id)
-      );
-      candidates.sort((x, y) => y.match - x.match);
-      if (candidates.length === 0) {
-        throw new HttpError(
-          400,
-          "INVALID_TRANSFER_TARGET",
-          "no other voter to transfer to",
-        );
-      }
-      to = candidates[0].id;
-    }
-    if (typeof to !== "number" || !Number.isSafeInteger(to)) {
-      throw new HttpError(400, "BAD_REQUEST", "to must be a node id");
-    }
-    this.server.transferLeadership(to);
-    const deadline = performance.now() + st.tickMs * 30;
-    while (
-      this.server.leaderId !== to && performance.now() < deadline &&
-      !this.server.isStopped
-    ) {
-      await new Promise((r) => setTimeout(r, Math.max(5, st.tickMs / 2)));
-    }
-    const done = this.server.leaderId === to;
-    return json(done ? 200 : 202, {
-      leader: this.server.leaderId,
-      target: to,
-      transferred: done,
+    const timeoutMs = this.#timeoutField(b.timeoutMs);
+    const forwarded = await this.#unlessLeader(req, body);
+    if (forwarded !== undefined) return forwarded;
+    const leader = await this.server.transferLeadership(to, { timeoutMs });
+    return json(200, {
+      leader,
+      leaderUrl: this.httpUrlOf(leader) ?? null,
     });
   }
 }

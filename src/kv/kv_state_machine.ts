@@ -7,11 +7,17 @@
  * put     [1][u32 keyLen][key][value…]
  * delete  [2][u32 keyLen][key]
  * cas     [3][u32 keyLen][key][u8 expectPresent][u32 expectLen][expect][value…]
- * member  [4][u32 id][u32 raftLen][raft address][u32 httpLen][http address]
  * ```
  *
- * `member` records the network addresses of a node in the replicated state,
- * so every node can reach (and forward clients to) members added at run time.
+ * Opcode 4 is retired: it was a private address book of the members, which
+ * the replicated configuration now carries (`Membership.nodes`: the raft
+ * address and, as metadata, the client HTTP `host:port`). Entries with it in
+ * old logs apply as no-ops (`{ok: true}`); the number is never reused.
+ *
+ * Snapshot format: `[u32 legacyLen][legacy bytes][u32 count]` then `count`
+ * times `[u32 keyLen][key][u32 valueLen][value]`. The legacy section held
+ * the address book (JSON) in old snapshots; it is written empty and skipped
+ * on restore, so old snapshots still restore.
  *
  * @module
  */
@@ -20,20 +26,15 @@ import type { Entry } from "../log/raft_log.ts";
 import type { StateMachine } from "../runtime/state_machine.ts";
 import { CowMap, type FrozenMap } from "./cow_map.ts";
 
-/** Command opcodes. Stable; never renumbered. */
-export const KV_OP = { put: 1, delete: 2, cas: 3, member: 4 } as const;
+/** Command opcodes. Stable; never renumbered (4 is retired, see the module doc). */
+export const KV_OP = { put: 1, delete: 2, cas: 3 } as const;
 
-/** A node's addresses as recorded in the replicated state. */
-export interface MemberAddress {
-  /** Raft transport address, `host:port`. */
-  raft: string;
-  /** Client HTTP address, `host:port`. */
-  http: string;
-}
+/** The retired address-book opcode: old entries apply as no-ops. */
+const RETIRED_MEMBER_OP = 4;
 
 /** What applying a command returns (the proposal's result). */
 export interface KvResult {
-  /** put: always true; delete: whether the key existed; cas: whether it matched; member: true. */
+  /** put: always true; delete: whether the key existed; cas: whether it matched; a retired op-4 entry: true. */
   ok: boolean;
   /** cas only: the value found (undefined when the key was absent). */
   current?: Uint8Array;
@@ -43,8 +44,7 @@ export interface KvResult {
 export type KvCommand =
   | { op: "put"; key: string; value: Uint8Array }
   | { op: "delete"; key: string }
-  | { op: "cas"; key: string; expect: Uint8Array | null; value: Uint8Array }
-  | { op: "member"; id: number; address: MemberAddress };
+  | { op: "cas"; key: string; expect: Uint8Array | null; value: Uint8Array };
 
 const te = new TextEncoder();
 // ignoreBOM: a key that starts with U+FEFF keeps it (the default would strip it).
@@ -61,21 +61,6 @@ const td = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * ```
  */
 export function encodeKvCommand(cmd: KvCommand): Uint8Array {
-  if (cmd.op === "member") {
-    const raft = te.encode(cmd.address.raft);
-    const http = te.encode(cmd.address.http);
-    const out = new Uint8Array(
-      1 + 4 + 4 + raft.byteLength + 4 + http.byteLength,
-    );
-    const v = new DataView(out.buffer);
-    out[0] = KV_OP.member;
-    v.setUint32(1, cmd.id, true);
-    v.setUint32(5, raft.byteLength, true);
-    out.set(raft, 9);
-    v.setUint32(9 + raft.byteLength, http.byteLength, true);
-    out.set(http, 13 + raft.byteLength);
-    return out;
-  }
   if (cmd.op === "put") {
     const n = asciiKeyLength(cmd.key);
     if (n > 0) {
@@ -158,17 +143,6 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   };
   need(5);
   const op = bytes[0];
-  if (op === KV_OP.member) {
-    need(9);
-    const id = v.getUint32(1, true);
-    const rl = v.getUint32(5, true);
-    need(13 + rl);
-    const raft = td.decode(bytes.subarray(9, 9 + rl));
-    const hl = v.getUint32(9 + rl, true);
-    need(13 + rl + hl);
-    const http = td.decode(bytes.subarray(13 + rl, 13 + rl + hl));
-    return { op: "member", id, address: { raft, http } };
-  }
   const kl = v.getUint32(1, true);
   need(5 + kl);
   const key = decodeKey(bytes, 5, 5 + kl);
@@ -256,8 +230,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * The key-value state machine: a map of UTF-8 keys to byte values, plus the
- * member address book.
+ * The key-value state machine: a map of UTF-8 keys to byte values.
  *
  * `snapshot()` costs O(1): it freezes the map (copy-on-write,
  * {@linkcode CowMap}) and returns a {@linkcode KvSnapshotView} that
@@ -266,8 +239,9 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * made while any is outstanding are folded back when the last is released.
  *
  * Snapshot format (little-endian):
- * `[u32 membersLen][members JSON][u32 keyCount]` then per key
- * `[u32 keyLen][key UTF-8][u32 valueLen][value]`.
+ * `[u32 legacyLen = 0][u32 keyCount]` then per key
+ * `[u32 keyLen][key UTF-8][u32 valueLen][value]` (old snapshots carry the
+ * retired address book in the legacy section; it is skipped).
  *
  * @example
  * ```ts
@@ -282,9 +256,6 @@ export class KvStateMachine implements StateMachine<KvResult> {
   #data = new CowMap<Uint8Array<ArrayBuffer>>();
   /** Snapshot bytes of every key record (kept up to date, so a view knows its size at once). */
   #recordBytes = 0;
-  #addresses = new Map<number, MemberAddress>();
-  /** Called when a member's addresses are applied (the server wires it to the transport). */
-  onMemberAddress: ((id: number, address: MemberAddress) => void) | undefined;
 
   /** Number of keys. */
   get size(): number {
@@ -294,16 +265,6 @@ export class KvStateMachine implements StateMachine<KvResult> {
   /** The value of `key`, or undefined. */
   get(key: string): Uint8Array<ArrayBuffer> | undefined {
     return this.#data.get(key);
-  }
-
-  /** The recorded addresses of node `id`. */
-  memberAddress(id: number): MemberAddress | undefined {
-    return this.#addresses.get(id);
-  }
-
-  /** Every recorded member address. */
-  memberAddresses(): Map<number, MemberAddress> {
-    return new Map(this.#addresses);
   }
 
   /** Applies one committed command. Malformed commands are ignored (result `ok: false`) on every node alike. */
@@ -326,6 +287,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
         return OK;
       }
     }
+    if (data.byteLength > 0 && data[0] === RETIRED_MEMBER_OP) return OK;
     let cmd: KvCommand;
     try {
       cmd = decodeKvCommand(entry.data);
@@ -351,10 +313,6 @@ export class KvStateMachine implements StateMachine<KvResult> {
         this.#put(cmd.key, cmd.value.slice());
         return { ok: true };
       }
-      case "member":
-        this.#addresses.set(cmd.id, cmd.address);
-        this.onMemberAddress?.(cmd.id, cmd.address);
-        return { ok: true };
     }
   }
 
@@ -368,18 +326,16 @@ export class KvStateMachine implements StateMachine<KvResult> {
   }
 
   /**
-   * A consistent view of every key and address as of the last applied
-   * entry, taken in O(1) (the address book, which is small, is copied).
-   * Read its chunks while applying goes on, then `release()` it.
+   * A consistent view of every key as of the last applied entry, taken in
+   * O(1). Read its chunks while applying goes on, then `release()` it.
    */
   snapshot(): KvSnapshotView {
-    const members = te.encode(JSON.stringify([...this.#addresses]));
     const frozen = this.#data.freeze();
-    const byteLength = 4 + members.byteLength + 4 + this.#recordBytes;
+    const byteLength = 4 + 4 + this.#recordBytes;
     return {
       byteLength,
       keys: frozen.size,
-      chunks: () => serialize(frozen, members, byteLength),
+      chunks: () => serialize(frozen, byteLength),
       release: () => frozen.release(),
     };
   }
@@ -388,16 +344,10 @@ export class KvStateMachine implements StateMachine<KvResult> {
   restore(bytes: Uint8Array): void {
     this.#data.reset();
     this.#recordBytes = 0;
-    this.#addresses = new Map();
     if (bytes.byteLength === 0) return;
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let o = 0;
-    const ml = v.getUint32(o, true);
-    const members = JSON.parse(td.decode(bytes.subarray(4, 4 + ml))) as [
-      number,
-      MemberAddress,
-    ][];
-    o = 4 + ml;
+    // Skip the legacy section (an old snapshot's address book).
+    let o = 4 + v.getUint32(0, true);
     const n = v.getUint32(o, true);
     o += 4;
     const data = new Map<string, Uint8Array<ArrayBuffer>>();
@@ -419,31 +369,20 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
     this.#data.reset(data);
     this.#recordBytes = total;
-    for (const [id, address] of members) {
-      this.#addresses.set(id, address);
-      this.onMemberAddress?.(id, address);
-    }
   }
 }
 
 /** Writes the frozen state in chunks of about {@linkcode SNAPSHOT_CHUNK_BYTES}. */
 async function* serialize(
   frozen: FrozenMap<Uint8Array<ArrayBuffer>>,
-  members: Uint8Array,
   byteLength: number,
 ): AsyncGenerator<Uint8Array> {
   const entries = frozen.entries();
-  let chunk = new Uint8Array(
-    Math.min(
-      Math.max(SNAPSHOT_CHUNK_BYTES, 8 + members.byteLength),
-      byteLength,
-    ),
-  );
+  let chunk = new Uint8Array(Math.min(SNAPSHOT_CHUNK_BYTES, byteLength));
   let view = new DataView(chunk.buffer);
-  view.setUint32(0, members.byteLength, true);
-  chunk.set(members, 4);
-  view.setUint32(4 + members.byteLength, frozen.size, true);
-  let o = 8 + members.byteLength;
+  view.setUint32(0, 0, true); // the legacy section: empty
+  view.setUint32(4, frozen.size, true);
+  let o = 8;
   let emitted = 0;
   for (const [key, value] of entries) {
     const ascii = utf8Length(key) === key.length;

@@ -26,9 +26,9 @@ export {
   type KvResult,
   type KvSnapshotView,
   KvStateMachine,
-  type MemberAddress,
 } from "./kv_state_machine.ts";
 export {
+  HTTP_STATUS_BY_CODE,
   KvHttpApi,
   type KvHttpApiOptions,
   type KvHttpServer,
@@ -42,6 +42,7 @@ export {
   loadSecret,
   parseServeArgs,
   SERVE_USAGE,
+  serveUsage,
   startKvNode,
   UsageError,
 } from "./node.ts";

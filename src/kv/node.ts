@@ -5,24 +5,36 @@
  * This is what `scripts/serve.ts` runs; the flag parser lives here too so it
  * can be tested.
  *
+ * Addresses live in the replicated configuration (`Membership.nodes`): a
+ * member's `address` is its Raft address and its `metadata` is its client
+ * HTTP address as plain `host:port` (no scheme), the convention
+ * {@linkcode KvHttpApi} reads. Founding members record them at bootstrap
+ * (`--peer`, and `--http` / `--peer-http`); members added later get them from
+ * `POST /members`. A node restarted without flags for the others still
+ * reaches them: the configuration comes back from its log or snapshot.
+ *
  * @module
  */
 
 import { RaftIoError } from "../errors.ts";
+import type { MemberInfo, Membership } from "../core/membership.ts";
 import type { Message } from "../core/messages.ts";
 import { WalLog } from "../log/wal/wal_log.ts";
+import { consoleLogger, type Logger } from "../logger.ts";
+import { StoppedError } from "../runtime/errors.ts";
 import { RaftServer } from "../runtime/raft_server.ts";
 import { raftMessageCodec } from "../transport/raft_codec.ts";
 import { TcpTransport } from "../transport/tcp/tcp_transport.ts";
 import { parseAddress } from "../transport/tcp/socket.ts";
-import { KvHttpApi, type KvHttpServer, serveKvHttp } from "./http_api.ts";
+import {
+  KvHttpApi,
+  type KvHttpServer,
+  MAX_MEMBER_ID,
+  serveKvHttp,
+} from "./http_api.ts";
 import { serveKvHttpNode } from "./node_http.ts";
 import { readFile } from "node:fs/promises";
-import {
-  encodeKvCommand,
-  type KvResult,
-  KvStateMachine,
-} from "./kv_state_machine.ts";
+import { type KvResult, KvStateMachine } from "./kv_state_machine.ts";
 
 /** Everything needed to start a node. */
 export interface KvNodeOptions {
@@ -30,9 +42,19 @@ export interface KvNodeOptions {
   id: number;
   /** Folder of the write-ahead log (created if missing). */
   dataDir: string;
-  /** Raft addresses of every founding member (including this node unless `join`), by id. */
+  /**
+   * Raft addresses by id. For a founding node: every founding member,
+   * itself included, recorded in the bootstrap configuration. With `join`:
+   * seeds (the founders) to dial until the replicated configuration
+   * arrives.
+   */
   peers: Map<number, string>;
-  /** Client HTTP addresses by id (optional; the leader announces its own in the replicated state). */
+  /**
+   * Client HTTP addresses (`host:port`) of founding members, by id: recorded
+   * as their metadata in the bootstrap configuration, and a fallback for
+   * forwarding while the configuration has none. Give every founder the
+   * same list so their bootstrap configurations agree.
+   */
   peerHttp: Map<number, string>;
   /** Where this node's Raft transport listens (default: its own `peers` entry). */
   listen: string;
@@ -48,9 +70,9 @@ export interface KvNodeOptions {
   tickMs: number;
   /** Election timeout in ticks. */
   electionTicks: number;
-  /** Snapshot after this many applied entries. */
+  /** Snapshot after this many applied entries (the core's `snapshotThreshold`; 0: never by count). */
   snapshotEntries: number;
-  /** Snapshot after this many applied bytes. */
+  /** Snapshot after this many applied bytes (the core's `snapshotThresholdBytes`; 0: never by size). */
   snapshotBytes: number;
   /** Entries kept below a snapshot for slightly lagging followers. */
   compactionLag: number;
@@ -58,12 +80,12 @@ export interface KvNodeOptions {
   forward: "proxy" | "redirect";
   /** Largest HTTP body, bytes. */
   maxBodyBytes: number;
-  /** Print less. */
+  /** Log warnings and errors only (default: info and up). */
   quiet: boolean;
   /** HTTP server: `Deno.serve` (default under Deno) or `node:http` (default elsewhere). */
   httpBackend?: "deno" | "node";
-  /** Called when the Raft server stopped itself on a storage or state machine failure. */
-  onFatal?: (error: Error) => void;
+  /** Where the node logs (default: the console, prefixed `[node N]`, at `info`, or `warn` with `quiet`); shared by the server and the transport. */
+  logger?: Logger;
 }
 
 /** A bad command line; the message says what to fix. */
@@ -82,31 +104,55 @@ export class UsageError extends RaftIoError {
   }
 }
 
-/** The `--help` text of `scripts/serve.ts`. */
-export const SERVE_USAGE = `raft-io key-value node
+/**
+ * The `--help` text of the serve command, for the runtime it runs on: under
+ * Deno it speaks of `deno task serve`, under Node of `raft-io-serve` (the
+ * npm build's bin).
+ *
+ * @param runtime which runtime's command line to show (default: the current one)
+ * @returns the help text
+ *
+ * @example
+ * ```ts
+ * import { serveUsage } from "@raft-io/raft/kv";
+ * serveUsage("node").includes("raft-io-serve --id N"); // true
+ * ```
+ */
+export function serveUsage(
+  runtime: "deno" | "node" = ("Deno" in globalThis) ? "deno" : "node",
+): string {
+  const cmd = runtime === "deno" ? "deno task serve" : "raft-io-serve";
+  const pad = " ".repeat(cmd.length);
+  const alt = runtime === "deno"
+    ? "(or: deno run --allow-net --allow-read --allow-write scripts/serve.ts ...)"
+    : "(or: node node_modules/@raft-io/raft/bin/serve.mjs ..., npx raft-io-serve ...)";
+  return `raft-io key-value node
 
 Usage:
-  deno task serve --id N --data-dir DIR --peer ID=HOST:PORT [--peer ...]
-                  --http HOST:PORT (--cluster-secret-file FILE | --insecure) [options]
+  ${cmd} --id N --data-dir DIR --peer ID=HOST:PORT [--peer ...]
+  ${pad} --http HOST:PORT (--cluster-secret-file FILE | --insecure) [options]
+  ${alt}
 
 Required:
-  --id N                      this node's id (positive integer)
+  --id N                      this node's id (integer 1..${MAX_MEMBER_ID})
   --data-dir DIR              write-ahead log folder (created if missing; one process per folder)
   --peer ID=HOST:PORT         Raft address of a founding member; repeat for every member,
-                              this node included (its entry is where it listens)
+                              this node included (its entry is where it listens). With --join:
+                              the founders, dialled only until the configuration arrives
   --cluster-secret-file FILE  shared secret (>= 16 bytes; e.g. openssl rand -hex 32 > FILE)
   --insecure                  run without peer authentication instead (explicit opt-in)
 
 Options:
-  --http HOST:PORT            client HTTP API address (default 127.0.0.1:(8000+id))
+  --http HOST:PORT            client HTTP API address (default 127.0.0.1:(8000+id)); it has no
+                              authentication: keep it on loopback or a trusted network
   --listen HOST:PORT          Raft listen address (default: this node's --peer entry)
-  --peer-http ID=HOST:PORT    client address of another node (used to forward to the leader
-                              before it has announced itself)
+  --peer-http ID=HOST:PORT    client address of a founding member (recorded in the bootstrap
+                              configuration; give every founder the same ones)
   --join                      start as a new, non-voting node; add it with POST /members
   --tick-ms MS                Raft tick (default 100)
   --election-ticks N          election timeout in ticks (default 10)
-  --snapshot-entries N        snapshot after N applied entries (default 100000)
-  --snapshot-bytes N          snapshot after N applied bytes (default 67108864)
+  --snapshot-entries N        snapshot after N applied entries (default 100000; 0: never)
+  --snapshot-bytes N          snapshot after N applied bytes (default 67108864; 0: never)
   --compaction-lag N          entries kept below a snapshot (default 1000)
   --redirect                  followers answer writes with 307 instead of forwarding them
   --max-body-bytes N          largest HTTP body (default 1048576)
@@ -115,13 +161,20 @@ Options:
 
 Example (three nodes, one per terminal):
   openssl rand -hex 32 > /tmp/raft.secret
-  deno task serve --id 1 --data-dir /tmp/raft-1 --http 127.0.0.1:8001 \\
+  ${cmd} --id 1 --data-dir /tmp/raft-1 --http 127.0.0.1:8001 \\
     --peer 1=127.0.0.1:7001 --peer 2=127.0.0.1:7002 --peer 3=127.0.0.1:7003 \\
     --cluster-secret-file /tmp/raft.secret
   (same for --id 2 / --http 127.0.0.1:8002 and --id 3 / --http 127.0.0.1:8003)
   curl -X PUT --data hello http://127.0.0.1:8001/kv/greeting
   curl http://127.0.0.1:8002/kv/greeting
+
+A node removed from the cluster keeps running and answers clients with
+410 REMOVED naming the current members, so an operator sees why; stop it.
 `;
+}
+
+/** The `--help` text under Deno (see {@linkcode serveUsage} for the runtime's own). */
+export const SERVE_USAGE: string = serveUsage("deno");
 
 function positiveInt(flag: string, text: string | undefined): number {
   const n = Number(text);
@@ -157,6 +210,16 @@ function address(flag: string, text: string | undefined): string {
   return text;
 }
 
+function memberId(flag: string, text: string | undefined): number {
+  const n = positiveInt(flag, text);
+  if (n > MAX_MEMBER_ID) {
+    throw new UsageError(
+      `${flag}: node ids are at most ${MAX_MEMBER_ID}, got ${n}`,
+    );
+  }
+  return n;
+}
+
 function idAddress(flag: string, text: string | undefined): [number, string] {
   const m = text === undefined ? null : /^(\d+)=(.+)$/.exec(text);
   if (m === null) {
@@ -166,7 +229,7 @@ function idAddress(flag: string, text: string | undefined): [number, string] {
       }`,
     );
   }
-  return [positiveInt(flag, m[1]), address(flag, m[2])];
+  return [memberId(flag, m[1]), address(flag, m[2])];
 }
 
 /**
@@ -209,7 +272,7 @@ export function parseServeArgs(
       case "-h":
         return "help";
       case "--id":
-        id = positiveInt("--id", value());
+        id = memberId("--id", value());
         break;
       case "--data-dir":
         dataDir = value();
@@ -356,12 +419,72 @@ export interface KvNode {
   readonly api: KvHttpApi;
   /** The HTTP listener (its `address` has the real port). */
   readonly http: KvHttpServer;
+  /** The logger shared by the server and the transport. */
+  readonly logger: Logger;
+  /**
+   * Resolves with the error when the Raft server stopped itself (a storage
+   * or state machine failure, the `fatal` event); never resolves otherwise.
+   * The node no longer serves then: exit.
+   */
+  readonly failed: Promise<Error>;
   /** Stops HTTP, the server, the transport and the log. Idempotent. */
   stop(): Promise<void>;
 }
 
+/** True for `0.0.0.0`, `::` and port 0: an address to bind, not one to dial. */
+function isDialable(addr: string): boolean {
+  const { hostname, port } = parseAddress(addr);
+  return port !== 0 && hostname !== "0.0.0.0" && hostname !== "::" &&
+    hostname !== "";
+}
+
+function sameIds(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Whether `m` still is the bootstrap configuration (voters, learners and member info). */
+function isBootstrap(
+  m: Membership,
+  voters: number[],
+  nodes: Record<number, MemberInfo>,
+): boolean {
+  if (
+    !sameIds(m.voters, voters) || m.outgoing.length > 0 ||
+    m.learners.length > 0
+  ) return false;
+  const keys = Object.keys(m.nodes);
+  if (keys.length !== Object.keys(nodes).length) return false;
+  return keys.every((k) => {
+    const a = m.nodes[Number(k)];
+    const b = nodes[Number(k)];
+    return b !== undefined && a.address === b.address &&
+      a.metadata === b.metadata;
+  });
+}
+
+/** `RaftServer.start`, naming what failed: restoring or replaying the node's log. */
+async function startServer(
+  dataDir: string,
+  options: Parameters<typeof RaftServer.start<KvResult>>[0],
+): Promise<RaftServer<KvResult>> {
+  try {
+    return await RaftServer.start<KvResult>(options);
+  } catch (e) {
+    if (e instanceof RaftIoError && e.code === "INVALID_CONFIG") throw e;
+    throw new Error(
+      `restoring the snapshot or replaying the log in ${dataDir} failed: ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+      { cause: e },
+    );
+  }
+}
+
 /**
  * Opens the log, starts the transport, the Raft server and the HTTP API.
+ * Rejects when any of them fails to start — a snapshot that does not
+ * restore, a log entry that fails to replay, a busy port — after closing
+ * what it opened.
  *
  * @example
  * ```ts ignore
@@ -374,77 +497,80 @@ export interface KvNode {
  */
 export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
   const id = options.id;
-  const info = options.quiet
-    ? () => {}
-    : (m: string) => console.log(`[node ${id}] ${m}`);
-  const warn = (m: string) => console.warn(`[node ${id}] ${m}`);
+  const logger = options.logger ??
+    consoleLogger({
+      level: options.quiet ? "warn" : "info",
+      prefix: `[node ${id}]`,
+    });
   const log = await WalLog.open(options.dataDir);
   let transport: TcpTransport<Message> | undefined;
   let server: RaftServer<KvResult> | undefined;
   let http: KvHttpServer | undefined;
   try {
-    const peers = new Map([...options.peers].filter(([pid]) => pid !== id));
+    const seeds = new Map([...options.peers].filter(([pid]) => pid !== id));
     transport = await TcpTransport.create<Message>({
       id,
       listen: options.listen,
-      peers,
+      peers: seeds,
       codec: raftMessageCodec,
       clusterSecret: options.clusterSecret,
       insecure: options.insecure,
-      logger: { warn },
+      logger,
     });
     const t = transport;
     const kv = new KvStateMachine();
-    kv.onMemberAddress = (mid, addr) => {
-      if (mid !== id && addr.raft !== "") t.addPeer(mid, addr.raft);
-    };
-    const founders = [...options.peers.keys()].sort((a, b) => a - b);
-    const voters = options.join ? founders.filter((v) => v !== id) : founders;
-    const ann: { http: string | undefined; done: boolean } = {
-      http: undefined,
-      done: false,
-    };
-    // The leader records its addresses in the replicated state, so followers can forward to it.
-    const announce = () => {
-      if (
-        ann.done || ann.http === undefined || server === undefined ||
-        server.role !== "leader"
-      ) return;
-      const known = kv.memberAddress(id);
-      if (
-        known !== undefined && known.http === ann.http &&
-        known.raft === options.listen
-      ) return;
-      ann.done = true;
-      server.propose(
-        encodeKvCommand({
-          op: "member",
-          id,
-          address: { raft: options.listen, http: ann.http },
-        }),
-      )
-        .catch(() => (ann.done = false));
-    };
-    server = await RaftServer.start<KvResult>({
+    const founders = [...options.peers.keys()]
+      .filter((f) => !options.join || f !== id)
+      .sort((a, b) => a - b);
+    // What this node tells others to dial for its client API: the --http
+    // address unless it is a bind-all or port-0 address.
+    const ownHttp = options.peerHttp.get(id) ??
+      (isDialable(options.http) ? options.http : "");
+    // The bootstrap configuration (used only while the log holds none):
+    // every founder's Raft address and, as metadata, its client address.
+    const nodes: Record<number, MemberInfo> = {};
+    for (const f of founders) {
+      nodes[f] = {
+        address: options.peers.get(f)!,
+        metadata: f === id ? ownHttp : options.peerHttp.get(f) ?? "",
+      };
+    }
+    server = await startServer(options.dataDir, {
       config: {
         id,
-        voters: voters.length > 0 ? voters : [id],
+        voters: founders.length > 0 ? founders : [id],
+        nodes: founders.length > 0 ? nodes : {},
         electionTick: options.electionTicks,
         heartbeatTick: 1,
         compactionLag: options.compactionLag,
+        snapshotThreshold: options.snapshotEntries,
+        snapshotThresholdBytes: options.snapshotBytes,
       },
       log,
       transport,
       stateMachine: kv,
       tickMs: options.tickMs,
-      snapshotEntries: options.snapshotEntries,
-      snapshotBytes: options.snapshotBytes,
-      logger: { info, warn },
-      onFatal: options.onFatal,
-      onRoleChange: (role, leader) => {
-        info(`role ${role}, leader ${leader || "unknown"}`);
-        if (role === "leader") announce();
-      },
+      logger,
+    });
+    const srv = server;
+    let fatal: Error | undefined;
+    let onFatal: ((e: Error) => void) | undefined;
+    const failed = new Promise<Error>((resolve) => {
+      onFatal = resolve;
+      if (fatal !== undefined) resolve(fatal);
+    });
+    srv.on("fatal", ({ error }) => {
+      fatal ??= error;
+      onFatal?.(error);
+    });
+    if (srv.isStopped) {
+      // It failed between start() resolving and the subscription.
+      throw new StoppedError("the raft server failed while starting");
+    }
+    srv.on("role", ({ role, leaderId, term }) => {
+      logger.info(
+        `role ${role}, leader ${leaderId || "unknown"}, term ${term}`,
+      );
     });
     const api = new KvHttpApi({
       server,
@@ -473,25 +599,65 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
     http = "Deno" in globalThis && options.httpBackend !== "node"
       ? serveKvHttp(api, h)
       : await serveKvHttpNode(api, h);
-    ann.http = http.address;
-    announce();
-    info(
+    const advertised = ownHttp !== ""
+      ? ownHttp
+      : isDialable(http.address)
+      ? http.address
+      : "";
+    if (advertised === "") {
+      logger.warn(
+        `the client address ${http.address} is not one others can dial: followers cannot forward to this node (give --peer-http ${id}=HOST:PORT, or the http field of POST /members)`,
+      );
+    }
+    // A ready leader makes sure the configuration records its client
+    // address for every node: it fills an empty record, and re-commits the
+    // bootstrap configuration (whose metadata may differ between founders
+    // given different flags) as a replicated entry. Never overwrites an
+    // address an operator gave through POST /members.
+    let announced = false;
+    const announce = () => {
+      if (announced || srv.role !== "leader" || srv.isStopped) return;
+      const m = srv.status().membership;
+      const record = m.nodes[id]?.metadata ?? "";
+      const metadata = record || advertised;
+      if (metadata === "") return;
+      announced = true;
+      if (record !== "" && !isBootstrap(m, founders, nodes)) return;
+      srv.changeMembership({ type: "updateNode", id, metadata }).then(
+        () =>
+          logger.info(
+            `recorded client address ${metadata} in the configuration`,
+          ),
+        (e) => {
+          announced = false;
+          logger.debug(
+            `recording the client address failed (retried when next leader): ${
+              e instanceof Error ? e.message : String(e)
+            }`,
+          );
+        },
+      );
+    };
+    srv.on("leaderReady", announce);
+    if (srv.status().leaderReady) announce();
+    logger.info(
       `raft ${transport.address}, http http://${http.address}, data ${options.dataDir}`,
     );
     let stopping: Promise<void> | undefined;
-    const s = server;
     const hs = http;
     return {
-      server: s,
+      server: srv,
       kv,
       transport: t,
       api,
       http: hs,
+      logger,
+      failed,
       stop: () => {
         stopping ??= (async () => {
           // Stopping the server first settles every pending proposal and read
           // (503 STOPPED), so the HTTP shutdown does not wait on them.
-          await s.stop();
+          await srv.stop();
           await hs.shutdown();
         })();
         return stopping;

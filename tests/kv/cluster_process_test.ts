@@ -4,6 +4,11 @@
  */
 
 import assert from "node:assert/strict";
+import {
+  encodeMembership,
+  simpleMembership,
+} from "../../src/core/membership.ts";
+import { WalLog } from "../../src/log/wal/wal_log.ts";
 import { getJson, ProcessCluster } from "./process_cluster.ts";
 
 Deno.test("a cluster of three serve.ts processes keeps every acknowledged write across kill -9 and restart", async () => {
@@ -80,32 +85,33 @@ Deno.test("a node joins through POST /members, and a node with the wrong secret 
     for (const p of founders) c.start(p, founders);
     const leader = await c.leader(founders);
     assert.ok(await c.put(leader, "before", "x"));
+    // The joiner gets the founders only as seeds; the founders get no flag
+    // about it: they learn its addresses from the configuration.
     c.start(joiner, [...founders, joiner]);
     c.start(intruder, [...founders, intruder]);
-    for (
-      const [p, role] of [[joiner, "voter"], [intruder, "learner"]] as const
-    ) {
-      const res = await fetch(
-        `http://${founders.find((f) => f !== leader)!.http}/members`,
-        {
-          method: "POST",
-          body: JSON.stringify({ id: p.id, raft: p.raft, http: p.http, role }),
-        },
-      );
-      assert.equal(res.status, 200, await res.text());
-    }
-    let joined = false;
-    for (let i = 0; i < 200 && !joined; i++) {
-      const res = await fetch(
-        `http://${joiner.http}/kv/before?consistency=stale`,
-      ).catch(() => undefined);
-      joined = res?.status === 200 && (await res.text()) === "x";
-      if (!joined) {
-        await res?.body?.cancel();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    assert.ok(joined, "node 4 did not catch up");
+    // The default role is voter, through a caught-up learner.
+    const add = await fetch(
+      `http://${founders.find((f) => f !== leader)!.http}/members`,
+      {
+        method: "POST",
+        body: JSON.stringify({
+          id: joiner.id,
+          raft: joiner.raft,
+          http: joiner.http,
+        }),
+      },
+    );
+    assert.equal(add.status, 200, await add.text());
+    const asLearner = await fetch(`http://${leader.http}/members`, {
+      method: "POST",
+      body: JSON.stringify({
+        id: intruder.id,
+        raft: intruder.raft,
+        http: intruder.http,
+        role: "learner",
+      }),
+    });
+    assert.equal(asLearner.status, 200, await asLearner.text());
     const st = await getJson(`http://${leader.http}/status`);
     assert.deepEqual((st?.membership as { voters: number[] }).voters, [
       1,
@@ -113,6 +119,13 @@ Deno.test("a node joins through POST /members, and a node with the wrong secret 
       3,
       4,
     ]);
+    // Writes and reads through node 4 and through the others.
+    assert.ok(await c.put(joiner, "via-4", "four"));
+    for (const p of [...founders, joiner]) {
+      assert.equal(await c.get(p, "via-4"), "four", `read via node ${p.id}`);
+    }
+    assert.ok(await c.put(founders[0], "via-1", "one"));
+    assert.equal(await c.get(joiner, "via-1"), "one");
     // Node 5 is a member on paper but cannot authenticate: it never receives anything.
     let refusals = 0;
     for (let i = 0; i < 100 && refusals === 0; i++) {
@@ -131,9 +144,64 @@ Deno.test("a node joins through POST /members, and a node with the wrong secret 
       method: "DELETE",
     });
     assert.equal(removed.status, 200, await removed.text());
+
+    // A founder restarted with the founders' flags only still reaches node
+    // 4: its address comes back from the log, not from flags. Make node 4
+    // lead so the restarted node must forward to it.
+    const other = founders.find((f) => f !== leader)!;
+    const transfer = await fetch(`http://${leader.http}/leader/transfer`, {
+      method: "POST",
+      body: JSON.stringify({ to: joiner.id }),
+    });
+    const transferred = await transfer.text();
+    assert.equal(transfer.status, 200, transferred);
+    assert.equal(JSON.parse(transferred).leader, joiner.id);
+    await c.stop(other, "SIGTERM");
+    c.start(other, founders);
+    assert.ok(
+      await c.put(other, "after-restart", "r"),
+      "write via the restarted node",
+    );
+    const res = await fetch(`http://${other.http}/kv/after-restart`);
+    assert.equal(res.headers.get("x-raft-served-by"), null);
+    assert.equal(await res.text(), "r");
+    const ost = await getJson(`http://${other.http}/status`);
+    assert.equal(ost?.leader, joiner.id);
+    assert.equal(ost?.leaderUrl, `http://${joiner.http}`);
   } catch (e) {
     await c.dump();
     throw e;
+  } finally {
+    await c.cleanup();
+  }
+});
+
+Deno.test("a node whose snapshot does not restore exits non-zero with a clear message", async () => {
+  const c = await ProcessCluster.create();
+  const [p] = c.add([1], { extra: ["--http", "0.0.0.0:18999"] });
+  try {
+    const dir = `${c.root}/node-1`;
+    const log = await WalLog.open(dir);
+    log.applySnapshot(
+      { index: 5, term: 1, config: encodeMembership(simpleMembership([1])) },
+      new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+    );
+    await log.sync();
+    await log.close();
+    c.start(p, [p]);
+    const status = await p.child!.status;
+    const out = await p.output!;
+    p.child = undefined;
+    assert.equal(status.code, 1, out);
+    assert.match(
+      out,
+      /\[node 1\] fatal: could not start: restoring the snapshot or replaying the log in .*node-1 failed: /,
+    );
+    // A client API beyond loopback is announced as unauthenticated.
+    assert.match(
+      out,
+      /warning: the client API on 0\.0\.0\.0:18999 has no authentication/,
+    );
   } finally {
     await c.cleanup();
   }

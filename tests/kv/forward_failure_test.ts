@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { encodeKvCommand } from "../../src/kv/kv_state_machine.ts";
 import { call, startKvCluster, waitFor } from "./helpers.ts";
 
 /**
@@ -30,19 +29,17 @@ Deno.test("kv http: a write whose forward to the leader fails is answered as out
   const c = await startKvCluster();
   const sink = swallowingListener();
   try {
-    // Point the address book at a leader endpoint that takes the request and dies.
-    await c.leader.server.propose(
-      encodeKvCommand({
-        op: "member",
-        id: c.leader.id,
-        address: { raft: "", http: sink.address },
-      }),
-    );
+    // Point the leader's recorded client address at an endpoint that takes the request and dies.
+    await c.leader.server.changeMembership({
+      type: "updateNode",
+      id: c.leader.id,
+      metadata: sink.address,
+    });
     const f = c.followers[0];
     const applied = c.leader.server.status().applied;
     await waitFor(
       () => f.server.status().applied >= applied,
-      "the follower to apply the new address",
+      "the follower to apply the new configuration",
     );
     const res = await call(`${f.url}/kv/maybe`, { method: "PUT", body: "x" });
     assert.equal(res.status, 504, res.text);

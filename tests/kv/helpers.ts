@@ -13,7 +13,6 @@ import {
   serveKvHttp,
 } from "../../src/kv/http_api.ts";
 import {
-  encodeKvCommand,
   type KvResult,
   KvStateMachine,
 } from "../../src/kv/kv_state_machine.ts";
@@ -50,7 +49,11 @@ export async function startKvTestNode(
   return { id, server, kv, http, url: `http://${http.address}`, api: handler };
 }
 
-/** Three nodes; every node's HTTP address is announced in the replicated state by the test. */
+/**
+ * Three nodes; the test records every node's HTTP address as its metadata
+ * in the replicated configuration (`updateNode`), as `POST /members` does
+ * for a node added later.
+ */
 export async function startKvCluster(api: Partial<KvHttpApiOptions> = {}) {
   const net = new MemoryNetwork<Message>();
   const nodes: KvTestNode[] = [];
@@ -59,14 +62,21 @@ export async function startKvCluster(api: Partial<KvHttpApiOptions> = {}) {
   }
   const leader = await waitForLeader(nodes);
   for (const n of nodes) {
-    await leader.server.propose(
-      encodeKvCommand({
-        op: "member",
-        id: n.id,
-        address: { raft: "", http: n.http.address },
-      }),
-    );
+    await leader.server.changeMembership({
+      type: "updateNode",
+      id: n.id,
+      metadata: n.http.address,
+    });
   }
+  await waitFor(
+    () =>
+      nodes.every((n) =>
+        nodes.every((m) =>
+          n.server.status().membership.nodes[m.id]?.metadata === m.http.address
+        )
+      ),
+    "every node to know every client address",
+  );
   return {
     net,
     nodes,

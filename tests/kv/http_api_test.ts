@@ -1,4 +1,23 @@
 import assert from "node:assert/strict";
+import {
+  ConfigChangeInProgressError,
+  InvalidMembershipChangeError,
+  InvalidTransferTargetError,
+  NotLeaderError,
+  OverloadedError,
+  ProposalDroppedError,
+  RemovedFromClusterError,
+  TransferInProgressError,
+} from "../../src/core/errors.ts";
+import {
+  ApplyError,
+  CatchUpTimeoutError,
+  InvalidProposalError,
+  StoppedError,
+  TimeoutError,
+  TransferAbandonedError,
+} from "../../src/runtime/errors.ts";
+import { HTTP_STATUS_BY_CODE } from "../../src/kv/http_api.ts";
 import { serveKvHttpNode } from "../../src/kv/node_http.ts";
 import {
   call,
@@ -229,40 +248,42 @@ Deno.test("kv http: members are added and removed through the API and leadership
   const c = await startKvCluster();
   const joiner = await startKvTestNode(c.net, 4, [1, 2, 3]);
   try {
+    await c.leader.server.waitForLeader({ ready: true });
     await call(`${c.leader.url}/kv/before`, { method: "PUT", body: "x" });
-    // Through a follower: forwarded to the leader.
+    // Through a follower (forwarded to the leader); the default role is
+    // voter, reached through a caught-up learner.
     const add = await call(`${c.followers[0].url}/members`, {
       method: "POST",
       body: JSON.stringify({
         id: 4,
-        raft: "127.0.0.1:1",
+        raft: "127.0.0.1:7004",
         http: joiner.http.address,
-        role: "learner",
       }),
     });
     assert.equal(add.status, 200, add.text);
-    assert.deepEqual(JSON.parse(add.text).membership.learners, [4]);
-    await waitFor(
-      () => new TextDecoder().decode(joiner.kv.get("before")) === "x",
-      "the learner to catch up",
-    );
-    const promote = await call(`${c.leader.url}/members`, {
-      method: "POST",
-      body: JSON.stringify({
-        id: 4,
-        raft: "127.0.0.1:1",
-        http: joiner.http.address,
-        role: "voter",
-      }),
+    const membership = JSON.parse(add.text).membership;
+    assert.deepEqual(membership.voters, [1, 2, 3, 4]);
+    assert.deepEqual(membership.nodes["4"], {
+      address: "127.0.0.1:7004",
+      metadata: joiner.http.address,
     });
-    assert.equal(promote.status, 200, promote.text);
-    assert.deepEqual(JSON.parse(promote.text).membership.voters, [1, 2, 3, 4]);
+    assert.equal(new TextDecoder().decode(joiner.kv.get("before")), "x");
+    // Every node learns node 4's client URL from the configuration alone.
+    await waitFor(
+      () => c.nodes.every((n) => n.api.httpUrlOf(4) === joiner.url),
+      "every node to know node 4's client URL",
+    );
     const transfer = await call(`${c.leader.url}/leader/transfer`, {
       method: "POST",
       body: JSON.stringify({ to: 4 }),
     });
     assert.equal(transfer.status, 200, transfer.text);
-    await waitFor(() => joiner.server.role === "leader", "node 4 to lead");
+    assert.deepEqual(JSON.parse(transfer.text), {
+      leader: 4,
+      leaderUrl: joiner.url,
+    });
+    assert.equal(joiner.server.role, "leader");
+    await joiner.server.waitForLeader({ ready: true });
     const removed = await call(`${joiner.url}/members/${c.leader.id}`, {
       method: "DELETE",
     });
@@ -284,6 +305,195 @@ Deno.test("kv http: members are added and removed through the API and leadership
     await stopKvTestNode(joiner);
     await c.stop();
   }
+});
+
+Deno.test("kv http: POST /members refuses a bad request before proposing anything", async () => {
+  const c = await startKvCluster();
+  const url = c.leader.url;
+  try {
+    await c.leader.server.waitForLeader({ ready: true });
+    const before = c.leader.server.status();
+    const ok = { id: 5, raft: "127.0.0.1:7005", http: "127.0.0.1:8005" };
+    const cases: [unknown, RegExp][] = [
+      [{ ...ok, id: 0 }, /id must be an integer/],
+      [{ ...ok, id: 2 ** 31 + 1 }, /id must be an integer/],
+      [{ ...ok, id: 1.5 }, /id must be an integer/],
+      [{ ...ok, id: "5" }, /id must be an integer/],
+      [{ ...ok, raft: "127.0.0.1:0" }, /raft must be/],
+      [{ ...ok, raft: "127.0.0.1:65536" }, /raft must be/],
+      [{ ...ok, raft: "no port" }, /raft must be/],
+      [{ ...ok, raft: undefined }, /raft must be/],
+      [{ ...ok, http: "127.0.0.1" }, /http must be/],
+      [{ ...ok, http: "http://127.0.0.1:8005" }, /http must be/],
+      [{ ...ok, role: "observer" }, /role must be/],
+      [{ ...ok, timeoutMs: -1 }, /timeoutMs/],
+      [{ ...ok, force: true }, /unknown field "force"/],
+      [[ok], /JSON object/],
+    ];
+    for (const [body, re] of cases) {
+      const res = await call(`${url}/members`, {
+        method: "POST",
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 400, `${JSON.stringify(body)}: ${res.text}`);
+      const error = JSON.parse(res.text).error;
+      assert.equal(error.code, "BAD_REQUEST");
+      assert.match(error.message, re, JSON.stringify(body));
+    }
+    // The same refusal on a follower, without forwarding.
+    const viaFollower = await call(`${c.followers[0].url}/members`, {
+      method: "POST",
+      body: JSON.stringify({ ...ok, raft: "x:99999" }),
+    });
+    assert.equal(viaFollower.status, 400);
+    assert.equal(viaFollower.headers.get("x-raft-served-by"), null);
+    const after = c.leader.server.status();
+    assert.equal(after.lastIndex, before.lastIndex);
+    assert.deepEqual(after.membership, before.membership);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("kv http: adding an existing member answers 409 and changes nothing", async () => {
+  const c = await startKvCluster();
+  const url = c.leader.url;
+  try {
+    await c.leader.server.waitForLeader({ ready: true });
+    const before = c.leader.server.status();
+    const f = c.followers[0];
+    for (
+      const body of [
+        { id: f.id, raft: "127.0.0.1:7999", http: "127.0.0.1:8999" },
+        {
+          id: f.id,
+          raft: "127.0.0.1:7999",
+          http: f.http.address,
+          role: "learner",
+        },
+      ]
+    ) {
+      const res = await call(`${url}/members`, {
+        method: "POST",
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 409, res.text);
+      const error = JSON.parse(res.text).error;
+      assert.equal(error.code, "MEMBER_EXISTS");
+      assert.match(error.message, /already a voter.*nothing changed/);
+    }
+    const after = c.leader.server.status();
+    assert.equal(after.lastIndex, before.lastIndex);
+    assert.deepEqual(after.membership, before.membership);
+    assert.equal(f.api.httpUrlOf(f.id), f.url);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("kv http: a voter that never starts is answered CATCH_UP_TIMEOUT and stays a learner", async () => {
+  const c = await startKvCluster();
+  try {
+    await c.leader.server.waitForLeader({ ready: true });
+    const res = await call(`${c.leader.url}/members`, {
+      method: "POST",
+      body: JSON.stringify({
+        id: 9,
+        raft: "127.0.0.1:7009",
+        http: "127.0.0.1:8009",
+        timeoutMs: 300,
+      }),
+    });
+    assert.equal(res.status, 409, res.text);
+    const error = JSON.parse(res.text).error;
+    assert.equal(error.code, "CATCH_UP_TIMEOUT");
+    assert.equal(error.role, "learner");
+    assert.match(error.message, /stays a learner/);
+    const m = c.leader.server.status().membership;
+    assert.deepEqual(m.voters, [1, 2, 3]);
+    assert.deepEqual(m.learners, [9]);
+    const removed = await call(`${c.leader.url}/members/9`, {
+      method: "DELETE",
+    });
+    assert.equal(removed.status, 200, removed.text);
+    assert.deepEqual(JSON.parse(removed.text).membership.learners, []);
+    const again = await call(`${c.leader.url}/members/9`, { method: "DELETE" });
+    assert.equal(again.status, 404);
+    assert.equal(JSON.parse(again.text).error.code, "NOT_A_MEMBER");
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("kv http: a removed node answers 410 REMOVED naming the members, and its status says removed", async () => {
+  const c = await startKvCluster();
+  const victim = c.followers[1];
+  try {
+    await c.leader.server.waitForLeader({ ready: true });
+    const res = await call(`${c.followers[0].url}/members/${victim.id}`, {
+      method: "DELETE",
+    });
+    assert.equal(res.status, 200, res.text);
+    await waitFor(
+      () => victim.server.isRemoved,
+      "the node to learn it is removed",
+    );
+    const others = c.nodes.filter((n) => n !== victim).map((n) => n.id);
+    for (
+      const [path, init] of [
+        ["/kv/x", { method: "PUT", body: "v" }],
+        ["/kv/x", {}],
+        ["/kv/x?consistency=stale", {}],
+        ["/members/1", { method: "DELETE" }],
+      ] as const
+    ) {
+      const r = await call(`${victim.url}${path}`, init);
+      assert.equal(r.status, 410, `${path}: ${r.text}`);
+      const error = JSON.parse(r.text).error;
+      assert.equal(error.code, "REMOVED");
+      assert.deepEqual(error.members, others);
+      assert.match(error.message, /removed from the cluster/);
+      for (const id of others) {
+        assert.equal(
+          error.urls[id],
+          c.nodes.find((n) => n.id === id)!.url,
+        );
+      }
+    }
+    const st = JSON.parse((await call(`${victim.url}/status`)).text);
+    assert.equal(st.removed, true);
+    // It keeps running (the server is not stopped) so an operator sees why.
+    assert.equal(victim.server.isStopped, false);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("kv http: every request error code of the runtime and the core has an HTTP status", () => {
+  const errors = [
+    new NotLeaderError(1),
+    new OverloadedError(10, 5),
+    new TransferInProgressError(2),
+    new ConfigChangeInProgressError("x"),
+    new ProposalDroppedError("x"),
+    new InvalidMembershipChangeError("x"),
+    new InvalidTransferTargetError(2, "x"),
+    new RemovedFromClusterError(3, [1, 2]),
+    new TimeoutError("proposal", 1),
+    new StoppedError(),
+    new ApplyError(1, new Error("x")),
+    new InvalidProposalError("x"),
+    new TransferAbandonedError(2, 1, "x"),
+    new CatchUpTimeoutError(4, 0, 10, 1),
+  ];
+  for (const e of errors) {
+    const entry = HTTP_STATUS_BY_CODE[e.code];
+    assert.ok(entry !== undefined, `no HTTP status for ${e.code}`);
+    assert.ok(entry.status >= 400 && entry.status < 600);
+  }
+  assert.equal(HTTP_STATUS_BY_CODE.REMOVED.status, 410);
+  assert.equal(HTTP_STATUS_BY_CODE.TIMEOUT.status, 504);
+  assert.equal(HTTP_STATUS_BY_CODE.CONFIG_CHANGE_IN_PROGRESS.retry, true);
 });
 
 Deno.test("kv http: a node without a known leader answers writes with 503 NOT_LEADER", async () => {

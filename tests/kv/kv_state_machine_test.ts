@@ -24,11 +24,6 @@ const arbCommand: fc.Arbitrary<KvCommand> = fc.oneof(
     expect: fc.option(fc.uint8Array(), { nil: null }),
     value: fc.uint8Array(),
   }),
-  fc.record({
-    op: fc.constant("member" as const),
-    id: fc.integer({ min: 1, max: 0xffff_ffff }),
-    address: fc.record({ raft: fc.string(), http: fc.string() }),
-  }),
 );
 
 Deno.test("kv commands round-trip through their binary encoding", () => {
@@ -88,7 +83,7 @@ Deno.test("kv state machine applies put, delete and compare-and-set with their r
   );
 });
 
-Deno.test("kv state machine snapshots restore the same keys, values and member addresses", async () => {
+Deno.test("kv state machine snapshots restore the same keys and values", async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(arbCommand, { maxLength: 40 }), async (cmds) => {
       const a = new KvStateMachine();
@@ -101,23 +96,64 @@ Deno.test("kv state machine snapshots restore the same keys, values and member a
         })
       );
       const b = new KvStateMachine();
-      const seen: number[] = [];
-      b.onMemberAddress = (id) => seen.push(id);
       b.restore(await readView(a.snapshot()));
       assert.equal(b.size, a.size);
-      for (const cmd of cmds) {
-        if (cmd.op !== "member") {
-          assert.deepEqual(b.get(cmd.key), a.get(cmd.key));
-        }
-      }
-      assert.deepEqual(b.memberAddresses(), a.memberAddresses());
-      assert.deepEqual(seen.sort(), [...a.memberAddresses().keys()].sort());
+      for (const cmd of cmds) assert.deepEqual(b.get(cmd.key), a.get(cmd.key));
     }),
     { numRuns: 200 },
   );
   const empty = new KvStateMachine();
   empty.restore(new Uint8Array(0));
   assert.equal(empty.size, 0);
+});
+
+/** An old (op 4) address-book command as earlier versions wrote it. */
+function oldMemberCommand(id: number, raft: string, http: string): Uint8Array {
+  const r = new TextEncoder().encode(raft);
+  const h = new TextEncoder().encode(http);
+  const out = new Uint8Array(13 + r.byteLength + h.byteLength);
+  const v = new DataView(out.buffer);
+  out[0] = 4;
+  v.setUint32(1, id, true);
+  v.setUint32(5, r.byteLength, true);
+  out.set(r, 9);
+  v.setUint32(9 + r.byteLength, h.byteLength, true);
+  out.set(h, 13 + r.byteLength);
+  return out;
+}
+
+Deno.test("kv state machine applies an old address-book entry (op 4) as a no-op that succeeds", () => {
+  const kv = new KvStateMachine();
+  const data = oldMemberCommand(2, "127.0.0.1:7002", "127.0.0.1:8002");
+  assert.deepEqual(kv.apply({ index: 1, term: 1, kind: "normal", data }), {
+    ok: true,
+  });
+  assert.equal(kv.size, 0);
+  assert.throws(() => decodeKvCommand(data), RangeError);
+});
+
+Deno.test("kv state machine restores an old snapshot that starts with the address book", () => {
+  const te = new TextEncoder();
+  const book = te.encode(
+    JSON.stringify([[1, { raft: "127.0.0.1:7001", http: "127.0.0.1:8001" }]]),
+  );
+  const key = te.encode("k");
+  const value = te.encode("v");
+  const old = new Uint8Array(4 + book.byteLength + 4 + 8 + 1 + 1);
+  const v = new DataView(old.buffer);
+  let o = 0;
+  v.setUint32(o, book.byteLength, true);
+  old.set(book, 4);
+  o = 4 + book.byteLength;
+  v.setUint32(o, 1, true);
+  v.setUint32(o + 4, key.byteLength, true);
+  old.set(key, o + 8);
+  v.setUint32(o + 9, value.byteLength, true);
+  old.set(value, o + 13);
+  const kv = new KvStateMachine();
+  kv.restore(old);
+  assert.equal(kv.size, 1);
+  assert.equal(new TextDecoder().decode(kv.get("k")), "v");
 });
 
 Deno.test("kv keys of any Unicode text and length round-trip, and malformed UTF-8 keys are refused", () => {

@@ -44,9 +44,14 @@ async function checkedWorkload(
         const id = nextId++;
         const invokeTime = performance.now();
         const base = `http://${via.http}/kv/${key}`;
+        // The value a write sends: a write that times out may still commit
+        // it, so its indefinite record must carry the same value.
+        let sent = "";
+        let expected: string | null = null;
         try {
           if (kind < 4) {
             const value = `w${w}-${seq++}`;
+            sent = value;
             const res = await fetch(base, {
               method: "PUT",
               body: value,
@@ -86,6 +91,8 @@ async function checkedWorkload(
               ? null
               : `w${next(WORKERS)}-${Math.max(0, seq - 1 - next(5))}`;
             const value = `w${w}-${seq++}`;
+            sent = value;
+            expected = expect;
             const res = await fetch(`${base}/cas`, {
               method: "POST",
               body: JSON.stringify({ expect, value }),
@@ -120,7 +127,7 @@ async function checkedWorkload(
                   process: w,
                   f: "put",
                   key,
-                  value: `lost-${id}`,
+                  value: sent,
                   status: "info",
                   invokeTime,
                 }
@@ -129,8 +136,8 @@ async function checkedWorkload(
                   process: w,
                   f: "cas",
                   key,
-                  expect: null,
-                  value: `lost-${id}`,
+                  expect: expected,
+                  value: sent,
                   status: "info",
                   invokeTime,
                 },

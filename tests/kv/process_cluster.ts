@@ -168,6 +168,19 @@ export class ProcessCluster {
     return false;
   }
 
+  /** Linearizable GET with retries (bounded); the value, or undefined. */
+  async get(via: Proc, key: string): Promise<string | undefined> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const res = await fetch(`http://${via.http}/kv/${key}`).catch(() =>
+        undefined
+      );
+      if (res?.status === 200) return await res.text();
+      await res?.body?.cancel();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return undefined;
+  }
+
   /** Prints every node's output (for a failing test). */
   async dump(): Promise<void> {
     for (const p of this.procs) {

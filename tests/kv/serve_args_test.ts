@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseServeArgs, UsageError } from "../../src/kv/node.ts";
+import { parseServeArgs, serveUsage, UsageError } from "../../src/kv/node.ts";
 
 const base = [
   "--id",
@@ -71,4 +71,23 @@ Deno.test("serve flags: mistakes are refused with a message naming the flag", ()
       args.join(" "),
     );
   }
+});
+
+Deno.test("serve flags: the help text speaks the runtime's own command line", () => {
+  const node = serveUsage("node");
+  assert.match(node, /raft-io-serve --id N/);
+  assert.match(node, /node node_modules\/@raft-io\/raft\/bin\/serve\.mjs/);
+  assert.doesNotMatch(node, /deno/);
+  const deno = serveUsage("deno");
+  assert.match(deno, /deno task serve --id N/);
+  assert.doesNotMatch(deno, /raft-io-serve/);
+  assert.equal(serveUsage(), deno); // these tests run under Deno
+});
+
+Deno.test("serve flags: node ids above 2^31 are refused", () => {
+  assert.throws(
+    () => parseServeArgs(["--id", String(2 ** 31 + 1), "--data-dir", "d"]),
+    (e: unknown) =>
+      e instanceof UsageError && /at most 2147483648/.test(e.message),
+  );
 });
