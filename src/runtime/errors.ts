@@ -130,6 +130,9 @@ export class StateMachineFatalError extends RaftIoError {
   }
 }
 
+/** Why a proposal was refused: not a `Uint8Array`, empty, or over `maxProposalBytes`. */
+export type InvalidProposalReason = "not_bytes" | "empty" | "too_large";
+
 /**
  * A proposal was refused before it reached the log: not a `Uint8Array`,
  * empty, or larger than `maxProposalBytes`. A definite failure.
@@ -137,17 +140,61 @@ export class StateMachineFatalError extends RaftIoError {
  * @example
  * ```ts
  * import { InvalidProposalError } from "@raft-io/raft";
- * new InvalidProposalError("empty").code; // "INVALID_PROPOSAL"
+ * const e = new InvalidProposalError("too_large", "2000 bytes exceed 1000");
+ * e.code; // "INVALID_PROPOSAL"
+ * e.reason; // "too_large"
  * ```
  */
 export class InvalidProposalError extends RaftIoError {
+  /** Which rule the proposal broke. */
+  readonly reason: InvalidProposalReason;
+
   /**
    * Creates the error.
    *
-   * @param reason what is wrong with the proposal
+   * @param reason which rule the proposal broke
+   * @param detail what is wrong with the proposal
    */
-  constructor(reason: string) {
-    super("INVALID_PROPOSAL", `proposal refused: ${reason}`);
+  constructor(reason: InvalidProposalReason, detail: string) {
+    super("INVALID_PROPOSAL", `proposal refused: ${detail}`);
+    this.reason = reason;
+  }
+}
+
+/**
+ * `RaftServer.start` failed while restoring the state machine from the
+ * log's snapshot or while re-applying the log; `cause` is the failure. The
+ * log and the transport were closed.
+ *
+ * @example
+ * ```ts
+ * import { StartFailedError } from "@raft-io/raft";
+ * const e = new StartFailedError("restore", new Error("bad bytes"));
+ * e.code; // "START_FAILED"
+ * e.phase; // "restore"
+ * ```
+ */
+export class StartFailedError extends RaftIoError {
+  /** What was running: restoring the snapshot or re-applying the log. */
+  readonly phase: "restore" | "replay";
+
+  /**
+   * Creates the error.
+   *
+   * @param phase what was running
+   * @param cause what failed
+   */
+  constructor(phase: "restore" | "replay", cause: unknown) {
+    super(
+      "START_FAILED",
+      `the server could not start: ${
+        phase === "restore"
+          ? "restoring the state machine from the snapshot"
+          : "re-applying the committed log"
+      } failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+    this.phase = phase;
   }
 }
 

@@ -51,6 +51,7 @@ import {
   CatchUpTimeoutError,
   InvalidProposalError,
   SnapshotFailedError,
+  StartFailedError,
   StateMachineFatalError,
   StoppedError,
   TimeoutError,
@@ -245,9 +246,10 @@ export class RaftServer<R = unknown> {
    * (so a restarted node answers reads from a caught-up state).
    *
    * Rejects with `InvalidConfigError` for bad options (nothing is closed
-   * then), and with the failure when restoring or replaying fails (a
-   * `StateMachineFatalError`, a storage error): the log and the transport
-   * are closed in that case.
+   * then), and with `StartFailedError` (its `cause`: a
+   * `StateMachineFatalError`, a storage error, ...) when restoring the
+   * snapshot or re-applying the log fails: the log and the transport are
+   * closed in that case.
    */
   static async start<R>(options: RaftServerOptions<R>): Promise<RaftServer<R>> {
     const resolved = resolveServerOptions(options);
@@ -256,7 +258,11 @@ export class RaftServer<R = unknown> {
     let server: RaftServer<R>;
     try {
       if (meta.index > 0) {
-        await options.stateMachine.restore(log.snapshotData());
+        try {
+          await options.stateMachine.restore(log.snapshotData());
+        } catch (e) {
+          throw new StartFailedError("restore", e);
+        }
       }
       const node = new RaftNode(
         resolved.config,
@@ -279,7 +285,7 @@ export class RaftServer<R = unknown> {
       );
     } catch (e) {
       await server.stop().catch(() => {});
-      throw server.#failure?.cause ?? e;
+      throw new StartFailedError("replay", server.#failure?.cause ?? e);
     }
     return server;
   }
@@ -410,16 +416,19 @@ export class RaftServer<R = unknown> {
         ? (data as object).constructor?.name ?? "object"
         : typeof data;
       throw new InvalidProposalError(
+        "not_bytes",
         `a command must be a Uint8Array, got ${what} (encode it first, e.g. with TextEncoder)`,
       );
     }
     if (data.byteLength === 0) {
       throw new InvalidProposalError(
+        "empty",
         "a command needs at least one byte (empty entries are the leader's no-ops)",
       );
     }
     if (data.byteLength > this.#o.maxProposalBytes) {
       throw new InvalidProposalError(
+        "too_large",
         `${data.byteLength} bytes exceed maxProposalBytes (${this.#o.maxProposalBytes})`,
       );
     }

@@ -482,7 +482,7 @@ Deno.test("kv http: every request error code of the runtime and the core has an 
     new TimeoutError("proposal", 1),
     new StoppedError(),
     new ApplyError(1, new Error("x")),
-    new InvalidProposalError("x"),
+    new InvalidProposalError("too_large", "x"),
     new TransferAbandonedError(2, 1, "x"),
     new CatchUpTimeoutError(4, 0, 10, 1),
   ];

@@ -16,6 +16,7 @@ import {
   ApplyError,
   InvalidProposalError,
   SnapshotFailedError,
+  StartFailedError,
   StateMachineFatalError,
   StoppedError,
   TransferAbandonedError,
@@ -138,7 +139,9 @@ Deno.test("start() rejects when replaying the log hits a fatal state machine err
   await assert.rejects(
     () => singleNode(broken, log),
     (e: unknown) =>
-      e instanceof StateMachineFatalError && /cannot open/.test(e.message),
+      e instanceof StartFailedError && e.phase === "replay" &&
+      e.cause instanceof StateMachineFatalError &&
+      /cannot open/.test(e.message),
   );
   assert.throws(() => log.append([]), /closed/);
 });
@@ -158,10 +161,14 @@ Deno.test("start() rejects when restoring the snapshot fails", async () => {
   broken.restore = () => {
     throw new Error("corrupt snapshot");
   };
+  const log = first.log.crash();
   await assert.rejects(
-    () => singleNode(broken, first.log.crash()),
-    /corrupt snapshot/,
+    () => singleNode(broken, log),
+    (e: unknown) =>
+      e instanceof StartFailedError && e.phase === "restore" &&
+      /corrupt snapshot/.test(e.message),
   );
+  assert.throws(() => log.append([]), /closed/);
 });
 
 Deno.test("proposals that are not non-empty Uint8Arrays within the size limit are refused before they reach the log", async () => {
