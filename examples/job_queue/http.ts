@@ -31,11 +31,7 @@ import {
   encodeCommand,
   type RejectReason,
 } from "./commands.ts";
-import {
-  type JobQueue,
-  type JobResult,
-  type JobState,
-} from "./state_machine.ts";
+import type { JobQueue, JobResult, JobState } from "./state_machine.ts";
 import { RaftIoError, type RaftServer } from "./raft.ts";
 
 /** What the front end needs. */
