@@ -1,7 +1,14 @@
 /**
  * Builds the npm package into `npm/` with TypeScript's compiler: ESM `.js`
  * plus `.d.ts`, relative `.ts` imports rewritten to `.js`, and a
- * `package.json` with subpath `exports` for Node >= 20.
+ * `package.json` with subpath `exports` for Node >= 20, and `README.md` from
+ * `docs/npm_readme.md` (a README that speaks Node).
+ *
+ * It also compiles `examples/job_queue/` into `npm/examples/job_queue/`
+ * (not published), with the example's one import of raft-io — its
+ * `raft.ts`, re-exporting `../../mod.ts` — pointed at the built package
+ * (`../../esm/mod.js`), so `node npm/examples/job_queue/cluster.js` runs the
+ * same sources under Node.
  *
  * `deno check` is the type checker of record; here tsc only emits (noCheck),
  * since Deno-only and Node-only backends live side by side and are chosen at
@@ -70,6 +77,54 @@ if (errors.length > 0) {
   Deno.exit(1);
 }
 
+// The example, against the built package: only raft.ts names the library.
+const examplesRoot = rootPath + "examples/";
+const exampleFiles: string[] = [];
+await collect(new URL("examples/job_queue/", root), "job_queue/", exampleFiles);
+let rewired = false;
+const exampleEmit = ts.createProgram(
+  exampleFiles.map((f) => examplesRoot + f),
+  {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ES2022,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    rewriteRelativeImportExtensions: true,
+    allowImportingTsExtensions: true,
+    noCheck: true,
+    skipLibCheck: true,
+    rootDir: examplesRoot,
+    outDir: rootPath + "npm/examples",
+    types: [],
+  },
+).emit(undefined, (fileName, text) => {
+  // The program reaches into ../../mod.ts and src/: those are in npm/esm already.
+  if (!fileName.startsWith(rootPath + "npm/examples/job_queue/")) return;
+  if (fileName.endsWith("/job_queue/raft.js")) {
+    const next = text.replaceAll('"../../mod.js"', '"../../esm/mod.js"');
+    rewired = next !== text;
+    text = next;
+  }
+  Deno.mkdirSync(fileName.slice(0, fileName.lastIndexOf("/")), {
+    recursive: true,
+  });
+  Deno.writeTextFileSync(fileName, text);
+});
+const exampleErrors = exampleEmit.diagnostics.filter((d) =>
+  d.category === ts.DiagnosticCategory.Error
+);
+if (exampleErrors.length > 0 || !rewired) {
+  console.error(
+    rewired
+      ? ts.formatDiagnostics(exampleErrors, {
+        getCanonicalFileName: (f) => f,
+        getCurrentDirectory: () => rootPath,
+        getNewLine: () => "\n",
+      })
+      : 'examples/job_queue/raft.ts no longer imports "../../mod.ts"',
+  );
+  Deno.exit(1);
+}
+
 function entry(path: string): { types: string; import: string } {
   const base = path.replace(/^\.\//, "./esm/").replace(/\.ts$/, "");
   return { types: `${base}.d.ts`, import: `${base}.js` };
@@ -91,7 +146,7 @@ for (
 }
 
 const pkg = {
-  name: "raft-io",
+  name: config.name,
   version: config.version,
   description:
     "Raft consensus and replicated-log engine with a WASM-accelerated write-ahead log",
@@ -109,7 +164,10 @@ await Deno.writeTextFile(
   new URL("package.json", outDir),
   JSON.stringify(pkg, null, 2) + "\n",
 );
-await Deno.copyFile(new URL("README.md", root), new URL("README.md", outDir));
+await Deno.copyFile(
+  new URL("docs/npm_readme.md", root),
+  new URL("README.md", outDir),
+);
 // The same `serve` command line as `deno task serve`, for Node.
 await Deno.mkdir(new URL("bin/", outDir), { recursive: true });
 await Deno.writeTextFile(
@@ -123,5 +181,6 @@ await Deno.writeTextFile(
   ].join("\n"),
 );
 console.log(
-  `build:npm: ${files.length} modules -> npm/ (raft-io@${config.version})`,
+  `build:npm: ${files.length} modules -> npm/ (${pkg.name}@${config.version}), ` +
+    `${exampleFiles.length} example modules -> npm/examples/`,
 );

@@ -53,6 +53,12 @@ const SUITES: Suite[] = [
   },
   { name: "kv", dir: "tests/kv", permissions: [LOOPBACK, ...SCRATCH] },
   { name: "e2e", dir: "tests/e2e", permissions: [LOOPBACK, ...SCRATCH] },
+  // examples/job_queue as three Deno processes (each with its own scoped flags).
+  {
+    name: "examples",
+    dir: "tests/examples",
+    permissions: [LOOPBACK, ...SCRATCH],
+  },
   // The mutant runner copies src/ to temporary folders and runs git apply and the simulator there.
   {
     name: "mutants",
