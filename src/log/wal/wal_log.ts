@@ -95,6 +95,11 @@ interface LocalSnapshot {
 // Background snapshot files are written and checksummed this much at a time,
 // yielding to the event loop in between, so the commit path keeps running.
 const SNAPSHOT_WRITE_CHUNK = 1024 * 1024;
+// ...and synced every this many bytes: on ext4 (data=ordered) a group
+// commit's fdatasync also waits for other files' dirty data in the same
+// journal commit, so one final sync of a 100+ MB snapshot would stall every
+// write behind it; bounded steps keep each group commit's wait short.
+const SNAPSHOT_SYNC_EVERY = 8 * 1024 * 1024;
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -822,10 +827,16 @@ export class WalLog implements RaftLog {
       await file.writeAt(head, 0);
       let crc = crc32c(head);
       if (chunked) {
+        let unsynced = 0;
         for (let at = 0; at < data.length; at += SNAPSHOT_WRITE_CHUNK) {
           const piece = data.subarray(at, at + SNAPSHOT_WRITE_CHUNK);
           crc = crc32c(piece, crc);
           await file.writeAt(piece, head.length + at);
+          unsynced += piece.length;
+          if (unsynced >= SNAPSHOT_SYNC_EVERY) {
+            await file.syncData();
+            unsynced = 0;
+          }
           await yieldToEventLoop();
         }
       } else {
