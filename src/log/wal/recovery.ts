@@ -25,26 +25,33 @@ import {
   WalFormatError,
   WalMissingSegmentError,
 } from "./errors.ts";
+import { decodeRecords } from "../../codec/records.ts";
 import {
+  decodeManifest,
   FORMAT_VERSION,
+  type Manifest,
+  MANIFEST_FILE,
   NO_SNAPSHOT_REF,
   parseSegmentName,
   parseSnapshotName,
   readU32,
   readU64,
+  SEGMENT_FLAG_MANIFEST,
   SEGMENT_HEADER_BYTES,
   SEGMENT_MAGIC,
   segmentName,
+  SNAPSHOT_CRC_CHUNK,
+  SNAPSHOT_FORMAT_VERSION,
   SNAPSHOT_HEADER_BYTES,
   SNAPSHOT_MAGIC,
   snapshotName,
   type SnapshotRef,
 } from "./format.ts";
 import {
-  findLaterCommit,
   Replay,
   replaySegment,
   SegmentReader,
+  tornTailVerdict,
 } from "./replay.ts";
 
 /** What the log knows about one segment file. */
@@ -73,8 +80,10 @@ export interface Recovered {
   nextBatchSeq: number;
   /** Next snapshot file id. */
   nextSnapshotId: number;
-  /** Files to delete: temporaries and superseded snapshots. */
+  /** Files to delete: temporaries, superseded snapshots, a segment an interrupted rotation left. */
   garbage: string[];
+  /** The manifest read, or undefined when the log has none yet (a new or older log): write one. */
+  manifest: Manifest | undefined;
 }
 
 export function checkSegmentHeader(
@@ -158,16 +167,20 @@ export async function readSnapshotFile(
     throw new WalCorruptionError(path, 0, "the snapshot file is cut short");
   }
   const version = bytes[8] | (bytes[9] << 8);
-  if (version !== FORMAT_VERSION) {
+  let end: number;
+  if (version === 1) {
+    end = bytes.length - 4;
+    if (readU32(bytes, end) !== crc32c(bytes.subarray(0, end))) {
+      throw new WalCorruptionError(
+        path,
+        0,
+        `the snapshot file (format 1, one checksum for bytes 0..${end}) fails its checksum; the damage is somewhere in bytes 0..${end}`,
+      );
+    }
+  } else if (version === SNAPSHOT_FORMAT_VERSION) {
+    end = checkSnapshotChunks(path, bytes, ref);
+  } else {
     throw new WalFormatError(path, "unknown_version", `version ${version}`);
-  }
-  const end = bytes.length - 4;
-  if (readU32(bytes, end) !== crc32c(bytes.subarray(0, end))) {
-    throw new WalCorruptionError(
-      path,
-      end,
-      "the snapshot file fails its checksum",
-    );
   }
   const configLength = readU32(bytes, 40);
   const dataStart = SNAPSHOT_HEADER_BYTES + configLength;
@@ -183,6 +196,64 @@ export async function readSnapshotFile(
     );
   }
   return bytes.subarray(dataStart, end);
+}
+
+/**
+ * Checks a version 2 snapshot file's chunk CRCs; returns where its data
+ * ends. Damage is reported at the first chunk whose bytes fail their CRC
+ * (or at the table entry, when the table itself is what is damaged).
+ */
+function checkSnapshotChunks(
+  path: string,
+  bytes: Uint8Array,
+  ref: SnapshotRef,
+): number {
+  const configLength = bytes.length >= SNAPSHOT_HEADER_BYTES
+    ? readU32(bytes, 40)
+    : 0;
+  // The table's size follows from the data length the log's reference
+  // records, so a damaged length field cannot move it.
+  const covered = SNAPSHOT_HEADER_BYTES + ref.meta.config.length +
+    ref.dataLength;
+  const chunks = Math.max(1, Math.ceil(covered / SNAPSHOT_CRC_CHUNK));
+  const tableAt = covered;
+  if (bytes.length !== covered + chunks * 4 + 4) {
+    throw new WalCorruptionError(
+      path,
+      Math.min(bytes.length, covered),
+      `the snapshot file has ${bytes.length} bytes where its reference (${ref.dataLength} bytes of data, ${configLength} of config) needs ${
+        covered + chunks * 4 + 4
+      }`,
+    );
+  }
+  const tableEnd = tableAt + chunks * 4;
+  const tableOk = readU32(bytes, tableEnd) ===
+    crc32c(bytes.subarray(tableAt, tableEnd));
+  for (let c = 0; c < chunks; c++) {
+    const from = c * SNAPSHOT_CRC_CHUNK;
+    const to = Math.min(from + SNAPSHOT_CRC_CHUNK, covered);
+    if (crc32c(bytes.subarray(from, to)) !== readU32(bytes, tableAt + c * 4)) {
+      // With an intact table the chunk's bytes are damaged; with a damaged
+      // table its entry may be (both are reported).
+      throw new WalCorruptionError(
+        path,
+        tableOk ? from : tableAt + c * 4,
+        tableOk
+          ? `snapshot bytes ${from}..${to - 1} fail their checksum`
+          : `snapshot bytes ${from}..${
+            to - 1
+          } do not match their checksum, and the checksum table at byte ${tableAt} fails its own: the damage is in those bytes or in this table entry`,
+      );
+    }
+  }
+  if (!tableOk) {
+    throw new WalCorruptionError(
+      path,
+      tableEnd,
+      "the snapshot file's checksum table fails its checksum (the data matches every chunk checksum, so the damage is in the table's checksum)",
+    );
+  }
+  return covered;
 }
 
 function isNotFound(e: unknown): boolean {
@@ -209,12 +280,19 @@ export async function recover(
     if (name.endsWith(".tmp")) garbage.push(joinPath(dir, name));
   }
   segmentSeqs.sort((a, b) => a - b);
+  const manifest = await readManifest(backend, dir);
+  if (manifest !== undefined) {
+    await dropUnlistedSegments(backend, dir, manifest, segmentSeqs, garbage);
+  }
   let nextSnapshotId = 1;
   for (const id of snapshotIds) {
     nextSnapshotId = Math.max(nextSnapshotId, id + 1);
   }
 
   if (segmentSeqs.length === 0) {
+    if (manifest !== undefined) {
+      throw missingLast(dir, manifest);
+    }
     if (snapshotIds.length > 0) {
       throw new WalMissingSegmentError(
         dir,
@@ -231,7 +309,14 @@ export async function recover(
       nextBatchSeq: 1,
       nextSnapshotId,
       garbage,
+      manifest: undefined,
     };
+  }
+  if (
+    manifest !== undefined &&
+    segmentSeqs[segmentSeqs.length - 1] !== manifest.lastSegment
+  ) {
+    throw missingLast(dir, manifest);
   }
   for (let i = 1; i < segmentSeqs.length; i++) {
     if (segmentSeqs[i] !== segmentSeqs[i - 1] + 1) {
@@ -249,6 +334,9 @@ export async function recover(
   const segments: SegmentInfo[] = [];
   let expectedBatch = 0; // 0: not known yet (first batch of the first segment)
   let lastFileSize = 0;
+  let cut: { path: string; offset: number } | undefined;
+  let managed = false; // a segment was written by a log that keeps a manifest
+  let onlyGenesis = false;
   let reading = backend.readFile(joinPath(dir, segmentName(segmentSeqs[0])));
   try {
     for (let s = 0; s < segmentSeqs.length; s++) {
@@ -265,6 +353,7 @@ export async function recover(
         reading.catch(() => {}); // awaited (and thrown) in the next round
       }
       checkSegmentHeader(path, bytes, seq);
+      if ((readU32(bytes, 12) & SEGMENT_FLAG_MANIFEST) !== 0) managed = true;
       lastFileSize = bytes.length;
       const reader = new SegmentReader(path);
       const result = replaySegment(
@@ -275,30 +364,38 @@ export async function recover(
         s === 0,
         seq === 1,
       );
+      if (result.completeBatches === 0) {
+        // createSegment syncs a segment's checkpoint before naming it, so a
+        // named segment without one was cut or overwritten, not torn.
+        throw reader.corrupt(
+          result.damageOffset ?? SEGMENT_HEADER_BYTES,
+          result.damageOffset === undefined
+            ? "the segment holds no checkpoint batch (only its header); segments are synced with their checkpoint before they are named, so this is not a torn write"
+            : "the segment's first batch (its checkpoint) is damaged; it was synced before the segment was named, so this is not a torn write",
+        );
+      }
       if (result.damageOffset !== undefined) {
         if (!isLast) {
           throw reader.corrupt(result.damageOffset, result.damageDetail);
         }
-        if (result.completeBatches === 0) {
-          throw reader.corrupt(
-            result.damageOffset,
-            "the segment's first batch (its checkpoint) is damaged; it was synced before the segment was named, so this is not a torn write",
-          );
-        }
-        const later = findLaterCommit(
+        const notTorn = tornTailVerdict(
           bytes,
+          result.validEnd,
           result.damageOffset,
+          result.damageReason!,
           result.nextBatch,
         );
-        if (later !== undefined) {
+        if (notTorn !== undefined) {
           throw reader.corrupt(
             result.damageOffset,
-            `${result.damageDetail}, and batch ${later.seq} at byte ${later.offset} was written after it`,
+            `${result.damageDetail} in the last batch, but ${notTorn}. If you accept losing that batch, cut it with WalLog.repair (deno task wal:repair); the node then rejoins without voting until it has caught up`,
           );
         }
         // A torn tail: the unfinished batch was never acknowledged.
+        cut = { path, offset: result.validEnd };
       }
       expectedBatch = result.nextBatch;
+      onlyGenesis = seq === 1 && isLast && result.completeBatches === 1;
       segments.push({
         seq,
         name,
@@ -312,8 +409,28 @@ export async function recover(
     throw e;
   }
 
+  if (manifest === undefined && managed && !onlyGenesis) {
+    // A crash between creating segment 1 and its manifest leaves segment 1
+    // holding only its checkpoint; anything more was listed by a manifest.
+    throw new WalMissingSegmentError(
+      dir,
+      joinPath(dir, MANIFEST_FILE),
+      "the segments were written by a log that keeps a manifest naming its last segment; without it a removed last segment cannot be told from an older state",
+    );
+  }
   if (replay.entriesStart !== replay.firstIndex) {
     const first = segmentSeqs[0];
+    if (cut !== undefined) {
+      // The segments were deleted after a batch that compacted them was
+      // durable: the cut removed that batch, so the cut is the damage.
+      throw new WalCorruptionError(
+        cut.path,
+        cut.offset,
+        `the tail from here reads as a torn write, but it must hold the batch that compacted entries ${replay.firstIndex}..${
+          replay.entriesStart - 1
+        } (the segments holding them are deleted, which happens only after that batch is durable)`,
+      );
+    }
     throw new WalMissingSegmentError(
       dir,
       joinPath(dir, segmentName(Math.max(first - 1, 0))),
@@ -359,5 +476,80 @@ export async function recover(
     nextBatchSeq: expectedBatch,
     nextSnapshotId,
     garbage,
+    manifest,
   };
+}
+
+function missingLast(dir: string, manifest: Manifest): WalMissingSegmentError {
+  return new WalMissingSegmentError(
+    dir,
+    joinPath(dir, segmentName(manifest.lastSegment)),
+    `${MANIFEST_FILE} names segment ${manifest.lastSegment} as the last one; opening without it would return an older state and lose acknowledged entries`,
+  );
+}
+
+/** Reads the manifest; undefined when there is none. */
+export async function readManifest(
+  backend: WalBackend,
+  dir: string,
+): Promise<Manifest | undefined> {
+  const path = joinPath(dir, MANIFEST_FILE);
+  let bytes: Uint8Array;
+  try {
+    bytes = await backend.readFile(path);
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+  const m = decodeManifest(bytes, (b) => crc32c(b));
+  if (typeof m === "string") {
+    throw new WalCorruptionError(
+      path,
+      0,
+      `the manifest is damaged: ${m} (it is written to a temporary name, synced and renamed, so a crash never leaves it half written)`,
+    );
+  }
+  return m;
+}
+
+/**
+ * Segments after the manifest's last one: a rotation creates the next
+ * segment (synced, named), then rewrites the manifest, and only then writes
+ * batches into it. So one segment past the manifest holding only its
+ * checkpoint is a rotation a crash interrupted (removed); more is damage.
+ */
+async function dropUnlistedSegments(
+  backend: WalBackend,
+  dir: string,
+  manifest: Manifest,
+  segmentSeqs: number[],
+  garbage: string[],
+): Promise<void> {
+  while (
+    segmentSeqs.length > 0 &&
+    segmentSeqs[segmentSeqs.length - 1] > manifest.lastSegment
+  ) {
+    const seq = segmentSeqs[segmentSeqs.length - 1];
+    const path = joinPath(dir, segmentName(seq));
+    if (seq !== manifest.lastSegment + 1) {
+      throw new WalCorruptionError(
+        path,
+        0,
+        `segment ${seq} lies past segment ${manifest.lastSegment}, the last one ${MANIFEST_FILE} names`,
+      );
+    }
+    const bytes = await backend.readFile(path);
+    const records = bytes.length > SEGMENT_HEADER_BYTES
+      ? decodeRecords(bytes.subarray(SEGMENT_HEADER_BYTES)).count
+      : 0;
+    if (records > 2) {
+      throw new WalCorruptionError(
+        path,
+        SEGMENT_HEADER_BYTES,
+        `segment ${seq} holds batches, but ${MANIFEST_FILE} says segment ${manifest.lastSegment} is the last one (a manifest older than its segments)`,
+      );
+    }
+    garbage.push(path);
+    segmentSeqs.pop();
+  }
 }

@@ -21,16 +21,21 @@ import {
 } from "./backend.ts";
 import { WalFailedError, WalPermissionError } from "./errors.ts";
 import {
+  type CatchUp,
   type Checkpoint,
   checkpointBytes,
   COMMIT_PAYLOAD_BYTES,
+  encodeManifest,
   ENTRIES_HEADER_BYTES,
   ENTRY_HEADER_BYTES,
+  type Manifest,
+  MANIFEST_FILE,
   NO_SNAPSHOT_REF,
   RecordType,
   refBytes,
   segmentHeader,
   segmentName,
+  SNAPSHOT_CRC_CHUNK,
   SnapshotAction,
   snapshotFileHead,
   snapshotName,
@@ -196,6 +201,7 @@ export class WalLog implements RaftLog {
   #pumping = false;
   #failed: unknown = undefined;
   #closed = false;
+  #catchUp: CatchUp | undefined;
 
   private constructor(init: {
     dir: string;
@@ -210,6 +216,7 @@ export class WalLog implements RaftLog {
     active: WalFile;
     activeBase: number;
     nextBatchSeq: number;
+    catchUp: CatchUp | undefined;
   }) {
     this.#dir = init.dir;
     this.#backend = init.backend;
@@ -224,6 +231,7 @@ export class WalLog implements RaftLog {
     this.#active = init.active;
     this.#activeBase = init.activeBase;
     this.#nextBatchSeq = init.nextBatchSeq;
+    this.#catchUp = init.catchUp;
     this.#encoder = new RecordEncoder({ backend: init.codec });
     this.#spare = new RecordEncoder({ backend: init.codec });
     this.#durable = this.#capture();
@@ -251,6 +259,8 @@ export class WalLog implements RaftLog {
     const lock = await backend.lock(dir);
     try {
       const rec = await recover(backend, dir);
+      // The first write comes next: the lock must still be ours.
+      await lock.verify?.();
       for (const path of rec.garbage) await backend.remove(path);
       let active: WalFile;
       let activeBase = 0;
@@ -273,6 +283,10 @@ export class WalLog implements RaftLog {
         );
         active = created.file;
         activeBase = created.size;
+        await writeManifest(backend, dir, {
+          lastSegment: 1,
+          catchUp: undefined,
+        });
         await syncParentDir(backend, dir);
         segments = [{
           seq: 1,
@@ -296,6 +310,13 @@ export class WalLog implements RaftLog {
             throw e;
           }
         }
+        if (rec.manifest === undefined) {
+          // A log from before manifests (or a crash right after segment 1 was made).
+          await writeManifest(backend, dir, {
+            lastSegment: last.seq,
+            catchUp: undefined,
+          });
+        }
       }
       return new WalLog({
         dir,
@@ -310,6 +331,7 @@ export class WalLog implements RaftLog {
         active,
         activeBase,
         nextBatchSeq,
+        catchUp: rec.manifest?.catchUp,
       });
     } catch (e) {
       await lock.release();
@@ -798,6 +820,12 @@ export class WalLog implements RaftLog {
       maxEntryIndex: 0,
     };
     this.#segments.push(info);
+    // Named before any batch goes into it: a missing last segment is then
+    // told apart from an older state.
+    await writeManifest(this.#backend, this.#dir, {
+      lastSegment: seq,
+      catchUp: this.#catchUp,
+    });
     return info;
   }
 
@@ -820,27 +848,65 @@ export class WalLog implements RaftLog {
     });
     try {
       await file.writeAt(head, 0);
-      let crc = crc32c(head);
+      const crcs = new ChunkCrcs(head.length + data.length);
+      crcs.add(head);
       if (chunked) {
         for (let at = 0; at < data.length; at += SNAPSHOT_WRITE_CHUNK) {
           const piece = data.subarray(at, at + SNAPSHOT_WRITE_CHUNK);
-          crc = crc32c(piece, crc);
+          crcs.add(piece);
           await file.writeAt(piece, head.length + at);
           await yieldToEventLoop();
         }
       } else {
-        crc = crc32c(data, crc);
+        crcs.add(data);
         await file.writeAt(data, head.length);
       }
-      const trailer = new Uint8Array(4);
-      writeU32(trailer, 0, crc);
-      await file.writeAt(trailer, head.length + data.length);
+      await file.writeAt(crcs.trailer(), head.length + data.length);
       await file.syncData();
     } finally {
       await file.close();
     }
     await this.#backend.rename(tmp, path);
     await this.#backend.syncDir(this.#dir);
+  }
+}
+
+/**
+ * The CRC table of a version 2 snapshot file: the CRC32C of every
+ * {@linkcode SNAPSHOT_CRC_CHUNK} bytes of head and data, fed in order.
+ */
+class ChunkCrcs {
+  readonly #table: Uint8Array;
+  #chunk = 0;
+  #filled = 0;
+  #crc = 0;
+
+  constructor(bytes: number) {
+    const chunks = Math.max(1, Math.ceil(bytes / SNAPSHOT_CRC_CHUNK));
+    this.#table = new Uint8Array(chunks * 4 + 4);
+  }
+
+  add(bytes: Uint8Array): void {
+    let at = 0;
+    while (at < bytes.length) {
+      const n = Math.min(SNAPSHOT_CRC_CHUNK - this.#filled, bytes.length - at);
+      this.#crc = crc32c(bytes.subarray(at, at + n), this.#crc);
+      this.#filled += n;
+      at += n;
+      if (this.#filled === SNAPSHOT_CRC_CHUNK) {
+        writeU32(this.#table, this.#chunk++ * 4, this.#crc);
+        this.#crc = 0;
+        this.#filled = 0;
+      }
+    }
+  }
+
+  /** The table and its own CRC. */
+  trailer(): Uint8Array {
+    const t = this.#table;
+    if (this.#filled > 0) writeU32(t, this.#chunk++ * 4, this.#crc);
+    writeU32(t, t.length - 4, crc32c(t.subarray(0, t.length - 4)));
+    return t;
   }
 }
 
@@ -884,6 +950,25 @@ async function createSegment(
     throw e;
   }
   return { file, size: bytes.length };
+}
+
+/** Writes the manifest: temporary name, synced, renamed, directory synced. */
+export async function writeManifest(
+  backend: WalBackend,
+  dir: string,
+  manifest: Manifest,
+): Promise<void> {
+  const path = joinPath(dir, MANIFEST_FILE);
+  const tmp = path + ".tmp";
+  const file = await backend.openFile(tmp, { create: true, truncate: true });
+  try {
+    await file.writeAt(encodeManifest(manifest, (b) => crc32c(b)), 0);
+    await file.syncData();
+  } finally {
+    await file.close();
+  }
+  await backend.rename(tmp, path);
+  await backend.syncDir(dir);
 }
 
 /**
