@@ -107,3 +107,24 @@ Deno.test("WalLog (node): two processes racing to open one log (free, or held by
     }
   }, "lock-race");
 });
+
+Deno.test("WalLog (deno): deleting LOCK while a Deno-backend process holds the log does not let a second Deno-backend writer in", async () => {
+  await withTestDir(async (dir) => {
+    const holder = new Racer("deno");
+    try {
+      await holder.send(`open ${dir}`);
+      assert.equal(await holder.reply(), "ok");
+      await Deno.remove(`${dir}/LOCK`);
+      const e = await WalLog.open(dir, { backend: "deno" }).then(
+        async (log) => {
+          await log.close();
+          return undefined;
+        },
+        (e) => e,
+      );
+      assert.equal((e as { code?: string })?.code, "WAL_LOCKED", String(e));
+    } finally {
+      await holder.stop();
+    }
+  }, "lock-deleted");
+});

@@ -5,14 +5,44 @@
  * - segment sequence numbers must be consecutive; the first segment's
  *   checkpoint says which entries came before it, and those must all be
  *   compacted by the end of replay (else a segment is missing);
+ * - the last segment is the one `MANIFEST` names. The manifest (not a
+ *   successor field in each segment, which could not name the last one,
+ *   nor the hard state's commit index, which lives in the segments it
+ *   would check) is rewritten — temporary name, synced, renamed, directory
+ *   synced — when a segment is started, after the segment is durable and
+ *   before any batch goes into it. So a missing or renamed last segment
+ *   is a {@linkcode WalMissingSegmentError}, never an older state; a
+ *   segment one past the manifest holding only its checkpoint (or less) is
+ *   a rotation a crash interrupted, and is removed. A named segment without
+ *   its checkpoint batch (e.g. header only) is damage: its checkpoint is
+ *   synced before it is named. Segments flagged as written with a manifest
+ *   but no `MANIFEST` are an error, except segment 1 holding only its
+ *   checkpoint (a crash between creating it and the manifest); logs from
+ *   before manifests (no flag) open and get one;
  * - records count only in complete batches (closed by a COMMIT record with
  *   the next batch sequence number);
- * - damage (a record that is torn or fails its CRC, or an unclosed batch) in
- *   the last segment is a torn tail when no later batch follows it on disk:
- *   the unfinished batch is cut off. Batches are written one after another,
- *   each only after the previous one is durable, so a later batch proves the
- *   damaged one was synced: that, or damage in any other segment, is a
- *   {@linkcode WalCorruptionError} naming the file and byte offset.
+ * - damage in any segment but the last, or in a first (checkpoint) batch, is
+ *   a {@linkcode WalCorruptionError} naming the file and byte offset;
+ * - damage in the last segment's final batch is cut as a torn tail only
+ *   when a crash can have left it. On ext4 (data=ordered, the default) a
+ *   crash leaves of an unsynced write a prefix, possibly followed by zeros
+ *   (space allocated or sectors not written, whole sectors at a time, in
+ *   any order); never a complete batch with wrong bytes, never stale data.
+ *   So the tail is cut when (1) no valid COMMIT of a later batch follows
+ *   (a later batch proves this one was synced), and (2) it is zero-filled —
+ *   the damaged record's header is zeros, or a sector-aligned piece of it
+ *   running to its sector's end or the file's end is zeros (as etcd's
+ *   `isTornEntry`), or the file is zeros from a sector boundary inside it to
+ *   the end — or short: the batch ends at the end of the file without its
+ *   COMMIT, or the damaged record runs past the end of the file while the
+ *   batch's own COMMIT is nowhere after it (and it is not a COMMIT record
+ *   declaring a length other than 12). Anything else — a complete record
+ *   failing its CRC, an impossible length, a batch whose own COMMIT is on
+ *   disk — is a {@linkcode WalCorruptionError}: an acknowledged batch is
+ *   never dropped silently. `WalLog.repair` cuts it on request and marks the
+ *   node as needing to catch up before it votes. (A file system that can
+ *   show stale blocks after a crash, e.g. ext4 data=writeback, may turn a
+ *   torn write into a reported corruption: a false alarm, never a loss.)
  *
  * @module
  */
@@ -25,9 +55,10 @@ import {
   WalFormatError,
   WalMissingSegmentError,
 } from "./errors.ts";
-import { decodeRecords } from "../../codec/records.ts";
+import { decodeRecords, RECORD_HEADER_BYTES } from "../../codec/records.ts";
 import {
   decodeManifest,
+  ENTRY_HEADER_BYTES,
   FORMAT_VERSION,
   type Manifest,
   MANIFEST_FILE,
@@ -36,6 +67,7 @@ import {
   parseSnapshotName,
   readU32,
   readU64,
+  RecordType,
   SEGMENT_FLAG_MANIFEST,
   SEGMENT_HEADER_BYTES,
   SEGMENT_MAGIC,
@@ -84,6 +116,29 @@ export interface Recovered {
   garbage: string[];
   /** The manifest read, or undefined when the log has none yet (a new or older log): write one. */
   manifest: Manifest | undefined;
+  /** Set when `acceptDamage` matched: where the damaged tail is cut, and what it may have held. */
+  repaired: RepairedCut | undefined;
+}
+
+/** The damaged tail a repair cuts off. */
+export interface RepairedCut {
+  /** The last segment. */
+  file: string;
+  /** Where the damage was reported. */
+  damageOffset: number;
+  /** Where the file is cut: the end of the last intact batch. */
+  cutAt: number;
+  /** Bytes removed. */
+  bytesRemoved: number;
+  /** Highest entry index and term the cut bytes seem to hold (0: none found). */
+  lostIndex: number;
+  lostTerm: number;
+}
+
+/** Options of {@linkcode recover}. */
+export interface RecoverOptions {
+  /** Damage in the last segment to cut as if it were a torn tail (a repair). */
+  acceptDamage?: { file: string; offset: number };
 }
 
 export function checkSegmentHeader(
@@ -267,6 +322,7 @@ function isNotFound(e: unknown): boolean {
 export async function recover(
   backend: WalBackend,
   dir: string,
+  options: RecoverOptions = {},
 ): Promise<Recovered> {
   const names = await backend.readDir(dir);
   const segmentSeqs: number[] = [];
@@ -310,6 +366,7 @@ export async function recover(
       nextSnapshotId,
       garbage,
       manifest: undefined,
+      repaired: undefined,
     };
   }
   if (
@@ -335,6 +392,7 @@ export async function recover(
   let expectedBatch = 0; // 0: not known yet (first batch of the first segment)
   let lastFileSize = 0;
   let cut: { path: string; offset: number } | undefined;
+  let repaired: RepairedCut | undefined;
   let managed = false; // a segment was written by a log that keeps a manifest
   let onlyGenesis = false;
   let reading = backend.readFile(joinPath(dir, segmentName(segmentSeqs[0])));
@@ -385,7 +443,21 @@ export async function recover(
           result.damageReason!,
           result.nextBatch,
         );
-        if (notTorn !== undefined) {
+        const accept = options.acceptDamage;
+        if (
+          notTorn !== undefined && accept !== undefined &&
+          accept.file === path && accept.offset === result.damageOffset
+        ) {
+          const lost = scanLost(bytes, result.validEnd, replay.lastIndex());
+          repaired = {
+            file: path,
+            damageOffset: result.damageOffset,
+            cutAt: result.validEnd,
+            bytesRemoved: bytes.length - result.validEnd,
+            lostIndex: lost.index,
+            lostTerm: lost.term,
+          };
+        } else if (notTorn !== undefined) {
           throw reader.corrupt(
             result.damageOffset,
             `${result.damageDetail} in the last batch, but ${notTorn}. If you accept losing that batch, cut it with WalLog.repair (deno task wal:repair); the node then rejoins without voting until it has caught up`,
@@ -477,7 +549,44 @@ export async function recover(
     nextSnapshotId,
     garbage,
     manifest,
+    repaired,
   };
+}
+
+/**
+ * What a damaged tail seems to have held, for a repaired node's catch-up
+ * bound: entries and hard states of the records past `from` that still
+ * pass their CRC, and the index range an ENTRIES record there declares
+ * when it starts right after `lastIndex`. A lower bound on what was lost;
+ * the runtime's rule adds the leader's commit index.
+ */
+function scanLost(
+  file: Uint8Array,
+  from: number,
+  lastIndex: number,
+): { index: number; term: number } {
+  let index = 0;
+  let term = 0;
+  const H = RECORD_HEADER_BYTES;
+  for (let p = from; p + H <= file.length; p++) {
+    const type = file[p + 8];
+    if (type !== RecordType.entries && type !== RecordType.hardState) continue;
+    const len = readU32(file, p);
+    if (len < 8 || p + H + len > file.length) continue;
+    const q = p + H;
+    const valid = decodeRecords(file.subarray(p, p + H + len)).count === 1;
+    if (type === RecordType.hardState) {
+      if (valid && len === 24) term = Math.max(term, readU64(file, q));
+      continue;
+    }
+    const first = readU64(file, q);
+    const count = readU32(file, q + 8);
+    if (first < 1 || count > (len - 12) / ENTRY_HEADER_BYTES) continue;
+    if (!valid && first !== lastIndex + 1) continue;
+    index = Math.max(index, first + count - 1);
+    if (valid && count > 0) term = Math.max(term, readU64(file, q + 12));
+  }
+  return { index, term };
 }
 
 function missingLast(dir: string, manifest: Manifest): WalMissingSegmentError {

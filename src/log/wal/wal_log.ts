@@ -19,7 +19,12 @@ import {
   type WalDirLock,
   type WalFile,
 } from "./backend.ts";
-import { WalFailedError, WalPermissionError } from "./errors.ts";
+import {
+  WalCorruptionError,
+  WalFailedError,
+  WalPermissionError,
+  WalRepairRefusedError,
+} from "./errors.ts";
 import {
   type CatchUp,
   type Checkpoint,
@@ -202,6 +207,7 @@ export class WalLog implements RaftLog {
   #failed: unknown = undefined;
   #closed = false;
   #catchUp: CatchUp | undefined;
+  #manifestWrites: Promise<void> = Promise.resolve();
 
   private constructor(init: {
     dir: string;
@@ -337,6 +343,198 @@ export class WalLog implements RaftLog {
       await lock.release();
       throw e;
     }
+  }
+
+  /**
+   * Cuts a damaged tail off the last segment — damage that
+   * {@linkcode WalLog.open} refuses as a {@linkcode WalCorruptionError}
+   * because a crash cannot explain it (e.g. a bit flip inside the final
+   * synced batch) — and records in the log's MANIFEST that this node lost
+   * acknowledged records and must catch up before it may vote again (see
+   * {@linkcode WalLog.needsCatchUp}). `truncateAt` must be the offset the
+   * error reported (and `file`, if given, its file), so a repair never cuts
+   * anything the operator did not see named. Damage anywhere else (an
+   * earlier segment, a snapshot file) is refused: restore from a backup,
+   * or remove the node's data and let it rejoin.
+   *
+   * Throws `WalRepairRefusedError` (code `WAL_REPAIR_REFUSED`; nothing
+   * changed) or the error that stops recovery even after the cut.
+   *
+   * @example
+   * ```ts ignore
+   * import { WalCorruptionError, WalLog } from "@raft-io/raft";
+   * try {
+   *   await WalLog.open("./raft-data");
+   * } catch (e) {
+   *   if (!(e instanceof WalCorruptionError)) throw e;
+   *   const report = await WalLog.repair("./raft-data", { truncateAt: e.offset, file: e.file });
+   *   console.log(report.catchUp); // { index, term } this node must catch up to
+   * }
+   * ```
+   */
+  static async repair(
+    dir: string,
+    options: {
+      /** The offset the WalCorruptionError reported (the cut is at the end of the last intact batch before it). */
+      truncateAt: number;
+      /** The file the error named (default: the last segment). */
+      file?: string;
+      /** File backend, as for {@linkcode WalLog.open}. */
+      backend?: "deno" | "node" | WalBackend;
+    },
+  ): Promise<{
+    /** The segment cut. */
+    file: string;
+    /** Where the damage was. */
+    damageOffset: number;
+    /** The file's new length (the end of its last intact batch). */
+    cutAt: number;
+    /** Bytes removed. */
+    bytesRemoved: number;
+    /** The log's last index after the cut. */
+    lastIndex: number;
+    /** The catch-up the node now owes (also {@linkcode WalLog.needsCatchUp} from now on). */
+    catchUp: { index: number; term: number };
+  }> {
+    const backend = await pickBackend(options.backend);
+    const lock = await backend.lock(dir);
+    try {
+      let damage: WalCorruptionError;
+      try {
+        await recover(backend, dir);
+        throw new WalRepairRefusedError(
+          dir,
+          "the log opens as it is (a torn tail, if any, is cut by open)",
+          undefined,
+          undefined,
+        );
+      } catch (e) {
+        if (!(e instanceof WalCorruptionError)) throw e;
+        damage = e;
+      }
+      if (
+        damage.offset !== options.truncateAt ||
+        (options.file !== undefined && options.file !== damage.file)
+      ) {
+        throw new WalRepairRefusedError(
+          dir,
+          `the damage is in ${damage.file} at byte ${damage.offset}, not where the repair was told to cut (${
+            options.file ?? "the last segment"
+          } at byte ${options.truncateAt})`,
+          damage.file,
+          damage.offset,
+          { cause: damage },
+        );
+      }
+      const rec = await recover(backend, dir, {
+        acceptDamage: { file: damage.file, offset: damage.offset },
+      }).catch((e) => {
+        throw e instanceof WalCorruptionError && e.file === damage.file &&
+            e.offset === damage.offset
+          ? new WalRepairRefusedError(
+            dir,
+            "the damage is not in the tail of the last segment, so a cut cannot remove it; restore the directory from a backup, or remove this node's data and let it rejoin",
+            damage.file,
+            damage.offset,
+            { cause: e },
+          )
+          : e;
+      });
+      const cut = rec.repaired;
+      if (cut === undefined) {
+        throw new WalRepairRefusedError(
+          dir,
+          "recovery no longer finds that damage",
+          damage.file,
+          damage.offset,
+        );
+      }
+      await lock.verify?.();
+      const hs = rec.state.hardState();
+      const prior = rec.manifest?.catchUp;
+      const catchUp: CatchUp = {
+        index: Math.max(
+          prior?.index ?? 0,
+          rec.state.lastIndex(),
+          hs.commit,
+          cut.lostIndex,
+        ),
+        term: Math.max(
+          prior?.term ?? 0,
+          hs.term,
+          rec.state.lastTerm(),
+          cut.lostTerm,
+        ),
+      };
+      // The marker first: a crash after it and before the cut leaves a
+      // node that still refuses votes and a tail the next repair cuts.
+      await writeManifest(backend, dir, {
+        lastSegment: rec.segments[rec.segments.length - 1].seq,
+        catchUp,
+      });
+      const file = await backend.openFile(cut.file, {
+        create: false,
+        truncate: false,
+      });
+      try {
+        await file.truncate(cut.cutAt);
+        await file.syncData();
+      } finally {
+        await file.close();
+      }
+      return {
+        file: cut.file,
+        damageOffset: cut.damageOffset,
+        cutAt: cut.cutAt,
+        bytesRemoved: cut.bytesRemoved,
+        lastIndex: rec.state.lastIndex(),
+        catchUp,
+      };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * Set after {@linkcode WalLog.repair} cut acknowledged records: this node
+   * may have acknowledged entries up to `index` and voted in terms up to
+   * `term` that it no longer remembers. Until the runtime has caught up it
+   * must not grant votes (nor pre-votes) nor campaign, and a leader must
+   * not count its old acknowledgements: the rule is to wait for an
+   * AppendEntries from a leader whose term is at least `term`, accept it,
+   * and hold a log matching that leader's through
+   * `max(index, the leader's commit index)`; then call
+   * {@linkcode WalLog.markCaughtUp}. Undefined for a log never repaired
+   * (or caught up since). Kept in the log's MANIFEST, so it survives
+   * restarts.
+   */
+  get needsCatchUp(): { index: number; term: number } | undefined {
+    return this.#catchUp;
+  }
+
+  /**
+   * Clears {@linkcode WalLog.needsCatchUp} durably, once the runtime has
+   * caught up from a leader (see there). Resolves when the MANIFEST saying
+   * so is durable.
+   */
+  async markCaughtUp(): Promise<void> {
+    this.#checkWritable();
+    if (this.#catchUp === undefined) return;
+    await this.sync();
+    this.#catchUp = undefined;
+    await this.#saveManifest();
+  }
+
+  /** Rewrites the MANIFEST as things stand; one write at a time. */
+  #saveManifest(): Promise<void> {
+    const write = this.#manifestWrites.then(() =>
+      writeManifest(this.#backend, this.#dir, {
+        lastSegment: this.#segments[this.#segments.length - 1].seq,
+        catchUp: this.#catchUp,
+      })
+    );
+    this.#manifestWrites = write.catch(() => {});
+    return write;
   }
 
   /** The directory this log lives in. */
@@ -822,10 +1020,7 @@ export class WalLog implements RaftLog {
     this.#segments.push(info);
     // Named before any batch goes into it: a missing last segment is then
     // told apart from an older state.
-    await writeManifest(this.#backend, this.#dir, {
-      lastSegment: seq,
-      catchUp: this.#catchUp,
-    });
+    await this.#saveManifest();
     return info;
   }
 
