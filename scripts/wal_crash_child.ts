@@ -9,6 +9,10 @@
  *   and get deleted. The parent SIGKILLs it at random moments.
  * - `hold`: opens the log, prints `ready`, and holds it until stdin closes.
  * - `open`: tries to open the log and prints `ok` or the error's code.
+ * - `race <unused> <backend> <deadPid>`: for each stdin line `open <dir>`
+ *   tries to open that log (a lock naming `deadPid` is stale) and prints
+ *   `ok` or the error's code, holding the log; `close` closes it and prints
+ *   `closed`. The lock race test drives two of these at once.
  *
  * Entry data is a pure function of the index ({@linkcode crashEntryData}),
  * so the parent can check every recovered entry byte for byte.
@@ -16,7 +20,8 @@
  * @module
  */
 
-import { WalLog } from "../src/log/wal/mod.ts";
+import { NodeWalBackend, WalLog } from "../src/log/wal/mod.ts";
+import { pidAlive } from "../src/log/wal/pid_alive.ts";
 import type { Entry } from "../src/log/raft_log.ts";
 
 /** Segment size used by the crash child: small, so crashes land across segment rolls. */
@@ -106,15 +111,49 @@ async function tryOpen(dir: string, backend: "deno" | "node"): Promise<void> {
   }
 }
 
+async function race(backend: "deno" | "node", deadPid: number): Promise<void> {
+  const chosen = backend === "node"
+    ? new NodeWalBackend({
+      pidAlive: (pid) => pid === deadPid ? false : pidAlive(pid),
+    })
+    : "deno";
+  let log: WalLog | undefined;
+  let pending = "";
+  for await (
+    const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())
+  ) {
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line.startsWith("open ")) {
+        try {
+          log = await WalLog.open(line.slice(5), { backend: chosen });
+          say("ok");
+        } catch (e) {
+          say(String((e as { code?: unknown }).code ?? (e as Error).name));
+        }
+      } else if (line === "close") {
+        await log?.close();
+        log = undefined;
+        say("closed");
+      }
+    }
+  }
+  await log?.close();
+}
+
 if (import.meta.main) {
   const [mode, dir, backendArg] = Deno.args;
   const backend = backendArg === "node" ? "node" : "deno";
   if (mode === "append") await appendForever(dir, backend);
   else if (mode === "hold") await hold(dir, backend);
   else if (mode === "open") await tryOpen(dir, backend);
+  else if (mode === "race") await race(backend, Number(Deno.args[3]));
   else {
     console.error(
-      "usage: wal_crash_child.ts append|hold|open <dir> [deno|node]",
+      "usage: wal_crash_child.ts append|hold|open|race <dir> [deno|node] [deadPid]",
     );
     Deno.exit(2);
   }

@@ -111,22 +111,73 @@ for (const backend of BACKENDS) {
     });
   });
 
-  Deno.test(`WalLog (${backend}): a bit flip in the tail record cuts the tail`, async () => {
+  Deno.test(`WalLog (${backend}): a bit flip anywhere in the final synced batch is a WalCorruptionError naming file and offset, and the file is left as it was`, async () => {
     await withTestDir(async (dir) => {
       const n = 6;
       const { file, boundaries } = await buildLog(dir, backend, n);
       const original = await Deno.readFile(file);
-      for (let p = boundaries[n - 1]; p < boundaries[n]; p += 7) {
+      const recordStart = boundaries[n - 1];
+      const commitStart = boundaries[n] - 21;
+      for (let p = recordStart; p < boundaries[n]; p++) {
         const bytes = original.slice();
-        bytes[p] ^= 0x10;
+        bytes[p] ^= 1 << (p % 8);
         await Deno.writeFile(file, bytes);
-        const log = await WalLog.open(dir, { backend });
+        const error = await WalLog.open(dir, { backend }).then(
+          async (log) => {
+            await log.close();
+            return undefined;
+          },
+          (e) => e,
+        );
+        assert.ok(
+          error instanceof WalCorruptionError,
+          `flip at ${p}: ${error}`,
+        );
+        assert.equal(error.file, file);
+        assert.equal(
+          error.offset,
+          p < commitStart ? recordStart : commitStart,
+          `flip at ${p}`,
+        );
+        assert.match(error.message, /repair/);
+        assert.deepEqual(await Deno.readFile(file), bytes, "nothing was cut");
+      }
+    });
+  });
+
+  Deno.test(`WalLog (${backend}): a torn last batch (its sectors written up to any boundary, zeros after) opens with the intact prefix`, async () => {
+    await withTestDir(async (dir) => {
+      const { file } = await buildLog(dir, backend, 4);
+      const log = await WalLog.open(dir, { backend });
+      const start = (await Deno.stat(file)).size;
+      const big: Entry[] = [];
+      for (let i = 5; i <= 40; i++) big.push(entry(i));
+      log.append(big);
+      await log.sync();
+      await log.close();
+      const original = await Deno.readFile(file);
+      const cuts = [start];
+      for (
+        let s = Math.ceil(start / 512) * 512;
+        s < original.length;
+        s += 512
+      ) {
+        cuts.push(s);
+      }
+      assert.ok(cuts.length > 5);
+      for (const cut of cuts) {
+        // The write reached the disk up to `cut`; the sectors after read as zeros.
+        const bytes = original.slice();
+        bytes.fill(0, cut);
+        await Deno.writeFile(file, bytes);
+        const reopened = await WalLog.open(dir, { backend });
         try {
-          assertEntries(log, n - 1);
+          assertEntries(reopened, 4);
         } finally {
-          await log.close();
+          await reopened.close();
         }
-        assert.equal((await Deno.stat(file)).size, boundaries[n - 1]);
+        assert.equal((await Deno.stat(file)).size, start);
+        await Deno.writeFile(file, original);
       }
     });
   });
@@ -341,7 +392,7 @@ Deno.test("WalLog: files left by a crash mid-write (temporaries, an unreferenced
     assertEntries(reopened, 1);
     await reopened.close();
     const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-    assert.deepEqual(names, ["00000000000000000001.wal", "LOCK"]);
+    assert.deepEqual(names, ["00000000000000000001.wal", "MANIFEST"]);
   });
 });
 

@@ -27,6 +27,12 @@ export interface WalFile {
 export interface WalDirLock {
   /** Releases the lock (idempotent). */
   release(): Promise<void>;
+  /**
+   * Checks the lock is still held by this lock (its `LOCK` file still names
+   * it), else throws `WalLockedError`. The log calls it before its first
+   * write. Optional for custom backends.
+   */
+  verify?(): Promise<void>;
 }
 
 /** File system access for the write-ahead log. Paths use `/` separators. */
@@ -78,20 +84,6 @@ export const LOCK_FILE = "LOCK";
 /** Joins a directory and a file name with `/`. */
 export function joinPath(dir: string, name: string): string {
   return dir.endsWith("/") ? dir + name : `${dir}/${name}`;
-}
-
-/** Lock file content: who holds it and with which protocol. */
-export function lockFileText(protocol: "flock" | "excl", pid: number): string {
-  return `raft-io wal lock\nprotocol=${protocol}\npid=${pid}\n`;
-}
-
-/** Parses {@linkcode lockFileText}; undefined fields when absent. */
-export function parseLockFile(
-  text: string,
-): { protocol: string | undefined; pid: number | undefined } {
-  const protocol = /^protocol=(\w+)$/m.exec(text)?.[1];
-  const pidText = /^pid=(\d+)$/m.exec(text)?.[1];
-  return { protocol, pid: pidText === undefined ? undefined : Number(pidText) };
 }
 
 /**

@@ -1,11 +1,13 @@
 /**
  * The {@linkcode WalBackend} on Deno's file APIs (the default under Deno).
  *
- * Locking: the `LOCK` file in the log directory is held with an exclusive
- * `flock` (`FsFile.tryLockSync`), which the kernel releases when the process
- * dies, so a crashed holder never leaves a stale lock. Two opens in one
- * process use two file descriptions, so they exclude each other too. The
- * file also names the holder's pid, which the `node:fs` backend checks.
+ * Locking: the log directory itself is held with an exclusive `flock`
+ * (`FsFile.tryLockSync` on the directory), which the kernel releases when
+ * the process dies, so a crashed holder never leaves a stale lock, and
+ * which deleting `LOCK` does not undo. Two opens in one process use two
+ * file descriptions, so they exclude each other too. The `LOCK` file is
+ * also taken with the protocol of lock_file.ts, so `node:fs`-backend
+ * processes (which have no `flock`) see the holder.
  *
  * @module
  */
@@ -14,14 +16,21 @@ import {
   heldInProcess,
   joinPath,
   LOCK_FILE,
-  lockFileText,
-  parseLockFile,
   permissionGuard,
   type WalBackend,
   type WalDirLock,
   type WalFile,
 } from "./backend.ts";
 import { WalLockedError } from "./errors.ts";
+import {
+  acquireLockFile,
+  checkOurs,
+  type LockFileOps,
+  lockFileText,
+  newLockToken,
+  parseLockFile,
+  releaseLockFile,
+} from "./lock_file.ts";
 import { pidAlive } from "./pid_alive.ts";
 
 function isPermissionError(e: unknown): boolean {
@@ -82,28 +91,108 @@ class DenoWalFile implements WalFile {
   }
 }
 
-class DenoDirLock implements WalDirLock {
-  #file: Deno.FsFile | undefined;
-  #key: string;
+async function writeSynced(path: string, text: string): Promise<void> {
+  const file = await Deno.open(path, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  try {
+    const bytes = new TextEncoder().encode(text);
+    let done = 0;
+    while (done < bytes.length) done += await file.write(bytes.subarray(done));
+    await file.syncData();
+  } finally {
+    file.close();
+  }
+}
 
-  constructor(file: Deno.FsFile, key: string) {
-    this.#file = file;
+const denoLockOps: LockFileOps = {
+  async createExclusive(path, text, tmp) {
+    try {
+      for (let attempt = 0;; attempt++) {
+        await writeSynced(tmp, text);
+        try {
+          await Deno.link(tmp, path);
+          return true;
+        } catch (e) {
+          if (e instanceof Deno.errors.AlreadyExists) return false;
+          // The holder's recovery may sweep our temporary away: write it again.
+          if (!(e instanceof Deno.errors.NotFound) || attempt >= 3) throw e;
+        }
+      }
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
+    }
+  },
+  async read(path) {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  },
+  async replace(path, text, tmp) {
+    await writeSynced(tmp, text);
+    await Deno.rename(tmp, path);
+  },
+  async remove(path) {
+    try {
+      await Deno.remove(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  },
+};
+
+class DenoDirLock implements WalDirLock {
+  #dir: string | undefined;
+  #flock: Deno.FsFile | undefined;
+  #key: string;
+  #token: string;
+
+  constructor(
+    dir: string,
+    flock: Deno.FsFile | undefined,
+    key: string,
+    token: string,
+  ) {
+    this.#dir = dir;
+    this.#flock = flock;
     this.#key = key;
+    this.#token = token;
   }
 
-  release(): Promise<void> {
-    const file = this.#file;
-    this.#file = undefined;
-    if (file) {
-      heldInProcess.delete(this.#key);
-      try {
-        // An empty lock file tells the node:fs backend nobody holds it.
-        file.truncateSync(0);
-      } finally {
-        file.close(); // closing drops the flock
-      }
+  async release(): Promise<void> {
+    const dir = this.#dir;
+    this.#dir = undefined;
+    if (dir === undefined) return;
+    heldInProcess.delete(this.#key);
+    try {
+      await releaseLockFile(denoLockOps, dir, this.#token);
+    } finally {
+      this.#flock?.close(); // closing drops the flock
     }
-    return Promise.resolve();
+  }
+
+  async verify(): Promise<void> {
+    const dir = this.#dir;
+    if (dir === undefined) throw new Error("lock released");
+    const text = lockFileText("flock", Deno.pid, this.#token);
+    // The directory's flock is ours whatever happened to the file; put a
+    // deleted LOCK back so node:fs-backend processes keep seeing the holder.
+    if (
+      this.#flock !== undefined &&
+      await denoLockOps.read(joinPath(dir, LOCK_FILE)) === undefined
+    ) {
+      await denoLockOps.createExclusive(
+        joinPath(dir, LOCK_FILE),
+        text,
+        joinPath(dir, `${LOCK_FILE}.${this.#token}.tmp`),
+      );
+    }
+    await checkOurs(denoLockOps, dir, this.#token);
   }
 }
 
@@ -202,45 +291,37 @@ export class DenoWalBackend implements WalBackend {
     return guard(path, "lock", async () => {
       const key = await Deno.realPath(dir);
       if (heldInProcess.has(key)) throw new WalLockedError(dir, Deno.pid);
-      const file = await Deno.open(path, {
-        read: true,
-        write: true,
-        create: true,
-      });
-      let locked = false;
+      // The OS lock: an exclusive flock on the directory itself, which no
+      // file deletion undoes and the kernel drops when the process dies.
+      // (Windows cannot open a directory: the LOCK file protocol alone.)
+      let flock: Deno.FsFile | undefined;
+      if (Deno.build.os !== "windows") {
+        flock = await Deno.open(dir, { read: true });
+        if (!flock.tryLockSync(true)) {
+          flock.close();
+          const held = parseLockFile(await denoLockOps.read(path) ?? "");
+          throw new WalLockedError(dir, held.pid);
+        }
+      }
+      const token = newLockToken();
+      heldInProcess.add(key);
       try {
-        locked = file.tryLockSync(true);
-        if (!locked) {
-          const pid = parseLockFile(
-            await Deno.readTextFile(path).catch(() => ""),
-          ).pid;
-          throw new WalLockedError(dir, pid);
-        }
-        const text = await Deno.readTextFile(path);
-        const held = parseLockFile(text);
-        if (
-          held.protocol === "excl" && held.pid !== undefined &&
-          held.pid !== Deno.pid
-        ) {
-          // A node:fs-backend holder takes no flock; respect its pid while it lives.
-          if (pidAlive(held.pid) !== false) {
-            throw new WalLockedError(
-              dir,
-              held.pid,
-              `If no such process uses the log, delete ${path}`,
-            );
-          }
-        }
-        file.truncateSync(0);
-        await file.write(
-          new TextEncoder().encode(lockFileText("flock", Deno.pid)),
+        await acquireLockFile(
+          denoLockOps,
+          dir,
+          { text: lockFileText("flock", Deno.pid, token), token },
+          (held) =>
+            held.pid === undefined || held.pid === Deno.pid ||
+            // A flock holder is gone once we hold the directory's flock.
+            (held.protocol === "flock" && flock !== undefined) ||
+            pidAlive(held.pid) === false,
         );
-        heldInProcess.add(key);
-        return new DenoDirLock(file, key);
       } catch (e) {
-        file.close();
+        heldInProcess.delete(key);
+        flock?.close();
         throw e;
       }
+      return new DenoDirLock(dir, flock, key, token);
     });
   }
 }

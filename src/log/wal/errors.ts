@@ -252,3 +252,53 @@ export class WalFailedError extends RaftIoError {
     this.name = "WalFailedError";
   }
 }
+
+/**
+ * {@linkcode WalLog.repair} refused: the log has nothing to repair, or the
+ * damage is not where the repair was told to cut (`file`, `offset` say
+ * where it is, when known), or it is not a tail a cut can remove.
+ *
+ * @example
+ * ```ts
+ * import { WalLog } from "@raft-io/raft";
+ * try {
+ *   await WalLog.repair("./raft-data", { truncateAt: 4096 });
+ * } catch (e) {
+ *   if ((e as { code?: string }).code === "WAL_REPAIR_REFUSED") console.error((e as Error).message);
+ * }
+ * ```
+ */
+export class WalRepairRefusedError extends RaftIoError {
+  /** Stable code for programmatic handling. */
+  override readonly code = "WAL_REPAIR_REFUSED" as const;
+  /** File of the damage found, when any. */
+  readonly file: string | undefined;
+  /** Offset of the damage found, when any. */
+  readonly offset: number | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param dir the log directory
+   * @param why why nothing was cut
+   * @param file where the damage is, when known
+   * @param offset its offset, when known
+   * @param options the error found instead
+   */
+  constructor(
+    dir: string,
+    why: string,
+    file: string | undefined,
+    offset: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      "WAL_REPAIR_REFUSED",
+      `write-ahead log in ${dir} was not repaired: ${why}. Nothing was changed`,
+      options,
+    );
+    this.name = "WalRepairRefusedError";
+    this.file = file;
+    this.offset = offset;
+  }
+}

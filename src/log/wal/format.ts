@@ -7,9 +7,12 @@
  * - snapshot files `snapshot-<id:20 digits>.snap`: header, config, data, CRC;
  * - `LOCK`, and `*.tmp` files that are never read (left by a crash, removed).
  *
+ * - `MANIFEST`: which segment is the last one, and whether a repair left this
+ *   node needing to catch up before it may vote ({@linkcode Manifest});
  * Segment header (little-endian): magic `RAFTIOWL` (8), u16 format version,
- * u16 header length (32), u32 flags (0), u64 segment sequence number,
- * u32 reserved (0), u32 CRC32C of the preceding 28 bytes.
+ * u16 header length (32), u32 flags (bit 0: the log keeps a `MANIFEST`),
+ * u64 segment sequence number, u32 reserved (0), u32 CRC32C of the
+ * preceding 28 bytes.
  *
  * Records are written in batches, one batch per `sync()`: the records, then a
  * COMMIT record `[u64 batch seq][u32 bytes of the batch before it]`. Batch
@@ -114,6 +117,9 @@ export function readU64(b: Uint8Array, p: number): number {
   return readU32(b, p) + hi * 4294967296;
 }
 
+/** Segment header flag: segments of this log are listed by a `MANIFEST`. */
+export const SEGMENT_FLAG_MANIFEST = 1;
+
 /** Builds a segment header for `seq`, CRC filled by `crc`. */
 export function segmentHeader(
   seq: number,
@@ -123,6 +129,7 @@ export function segmentHeader(
   h.set(SEGMENT_MAGIC, 0);
   h[8] = FORMAT_VERSION;
   h[10] = SEGMENT_HEADER_BYTES;
+  writeU32(h, 12, SEGMENT_FLAG_MANIFEST);
   writeU64(h, 16, seq);
   writeU32(h, 28, crc(h.subarray(0, 28)));
   return h;
@@ -267,14 +274,100 @@ export function writeEntriesPayload(
   }
 }
 
+/** Name of the manifest file inside a log directory. */
+export const MANIFEST_FILE = "MANIFEST";
+/** Manifest file magic. */
+export const MANIFEST_MAGIC = new TextEncoder().encode("RAFTIOMF");
+/** Bytes of the manifest file. */
+export const MANIFEST_BYTES = 48;
+const MANIFEST_FLAG_CATCH_UP = 1;
+
 /**
- * The head of a snapshot file: header and config. The file is the head, the
- * data, then the CRC32C of both (`crc32c(data, crc32c(head))`, u32 LE).
+ * What must be true of the segments, beyond what they say themselves.
+ * Rewritten (temporary name, synced, renamed, directory synced) when a new
+ * segment is started, before any batch is written into it, and by a repair.
+ *
+ * Layout (LE): magic `RAFTIOMF` (8), u16 version (1), u16 length (48),
+ * u32 flags (bit 0: needs catch-up), u64 last segment, u64 catch-up index,
+ * u64 catch-up term, u32 reserved, u32 CRC32C of the preceding 44 bytes.
+ */
+export interface Manifest {
+  /** Sequence number of the last segment: it must exist. */
+  lastSegment: number;
+  /** Set by a repair: what this node may have acknowledged and lost. */
+  catchUp: CatchUp | undefined;
+}
+
+/**
+ * A repaired node's debt: it cut acknowledged records, so until it has
+ * caught up from a leader it must not vote (see `WalLog.needsCatchUp`).
+ */
+export interface CatchUp {
+  /** Highest log index the node may have held (and acknowledged) before the repair. */
+  index: number;
+  /** Highest term the node may have seen (and voted in) before the repair. */
+  term: number;
+}
+
+/** Encodes a manifest. */
+export function encodeManifest(
+  m: Manifest,
+  crc: (b: Uint8Array) => number,
+): Uint8Array {
+  const b = new Uint8Array(MANIFEST_BYTES);
+  b.set(MANIFEST_MAGIC, 0);
+  b[8] = 1;
+  b[10] = MANIFEST_BYTES;
+  writeU32(b, 12, m.catchUp ? MANIFEST_FLAG_CATCH_UP : 0);
+  writeU64(b, 16, m.lastSegment);
+  writeU64(b, 24, m.catchUp?.index ?? 0);
+  writeU64(b, 32, m.catchUp?.term ?? 0);
+  writeU32(b, 44, crc(b.subarray(0, 44)));
+  return b;
+}
+
+/** Decodes a manifest; a string says what is wrong with it. */
+export function decodeManifest(
+  b: Uint8Array,
+  crc: (b: Uint8Array) => number,
+): Manifest | string {
+  if (b.length !== MANIFEST_BYTES) return `it has ${b.length} bytes, not 48`;
+  for (let i = 0; i < MANIFEST_MAGIC.length; i++) {
+    if (b[i] !== MANIFEST_MAGIC[i]) return "it does not start with its magic";
+  }
+  if (readU32(b, 44) !== crc(b.subarray(0, 44))) {
+    return "it fails its checksum";
+  }
+  const lastSegment = readU64(b, 16);
+  const index = readU64(b, 24);
+  const term = readU64(b, 32);
+  if (b[8] !== 1 || lastSegment < 1 || index < 0 || term < 0) {
+    return "its fields are invalid";
+  }
+  return {
+    lastSegment,
+    catchUp: (readU32(b, 12) & MANIFEST_FLAG_CATCH_UP) !== 0
+      ? { index, term }
+      : undefined,
+  };
+}
+
+/** Snapshot file format version written (1: one trailing CRC, still read). */
+export const SNAPSHOT_FORMAT_VERSION = 2;
+/** Bytes of head and data covered by one CRC in a version 2 snapshot file. */
+export const SNAPSHOT_CRC_CHUNK = 64 * 1024;
+
+/**
+ * The head of a snapshot file: header and config. A version 2 file is the
+ * head, the data, then a table of the CRC32C of every
+ * {@linkcode SNAPSHOT_CRC_CHUNK} bytes of head and data (u32 LE each, the
+ * last chunk shorter), then the CRC32C of that table (u32 LE) — so a damaged
+ * byte is located to its chunk. (Version 1: head, data, one CRC32C.)
  */
 export function snapshotFileHead(id: number, meta: SnapshotMeta): Uint8Array {
   const b = new Uint8Array(SNAPSHOT_HEADER_BYTES + meta.config.length);
   b.set(SNAPSHOT_MAGIC, 0);
-  b[8] = FORMAT_VERSION;
+  b[8] = SNAPSHOT_FORMAT_VERSION;
   b[10] = SNAPSHOT_HEADER_BYTES;
   writeU64(b, 16, id);
   writeU64(b, 24, meta.index);

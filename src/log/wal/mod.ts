@@ -9,6 +9,7 @@ export {
   WalLog,
   type WalLogOptions,
 } from "./wal_log.ts";
+export type { CatchUp } from "./format.ts";
 export {
   WalCorruptionError,
   WalFailedError,
@@ -17,6 +18,7 @@ export {
   WalLockedError,
   WalMissingSegmentError,
   WalPermissionError,
+  WalRepairRefusedError,
 } from "./errors.ts";
 export {
   LOCK_FILE,

@@ -2,15 +2,15 @@
  * The {@linkcode WalBackend} on `node:fs` (used by the npm build on Node; it
  * also runs under Deno).
  *
- * Locking: `node:fs` has no `flock`, so the `LOCK` file is created with
- * `O_CREAT | O_EXCL` and names the holder's pid. When it already exists, the
- * lock is stale (and taken over) when it is empty (released by the Deno
- * backend) or its pid no longer runs; a live pid means locked. Within one
- * process a registry of held directories answers instead of the pid.
- * Limits: a stale lock whose pid was reused by an unrelated live process
- * reads as held (the error says to delete `LOCK`), and two processes taking
- * over the same stale lock at the same instant race; after taking it, each
- * re-reads the file and only the one whose token is there proceeds.
+ * Locking: `node:fs` has no `flock`, so the lock is the `LOCK` file alone,
+ * created atomically with its content and taken over atomically when its
+ * pid no longer runs (the protocol in lock_file.ts); a live pid means
+ * locked. Within one process a registry of held directories answers instead
+ * of the pid. Limits: a stale lock whose pid was reused by an unrelated live
+ * process reads as held (the error says to delete `LOCK`); and with no OS
+ * lock behind it, deleting `LOCK` by hand while a node-backend process holds
+ * the log lets another node-backend process in (a Deno-backend process also
+ * holds an OS lock on the directory, which a deleted file does not undo).
  *
  * @module
  */
@@ -21,14 +21,20 @@ import {
   heldInProcess,
   joinPath,
   LOCK_FILE,
-  lockFileText,
-  parseLockFile,
   permissionGuard,
   type WalBackend,
   type WalDirLock,
   type WalFile,
 } from "./backend.ts";
 import { WalLockedError } from "./errors.ts";
+import {
+  acquireLockFile,
+  checkOurs,
+  type LockFileOps,
+  lockFileText,
+  newLockToken,
+  releaseLockFile,
+} from "./lock_file.ts";
 import { pidAlive } from "./pid_alive.ts";
 
 function errorCode(e: unknown): string | undefined {
@@ -87,25 +93,80 @@ class NodeWalFile implements WalFile {
   }
 }
 
-class NodeDirLock implements WalDirLock {
-  #path: string | undefined;
-  #key: string;
-
-  constructor(path: string, key: string) {
-    this.#path = path;
-    this.#key = key;
-  }
-
-  async release(): Promise<void> {
-    const path = this.#path;
-    this.#path = undefined;
-    if (path === undefined) return;
-    heldInProcess.delete(this.#key);
+const nodeLockOps: LockFileOps = {
+  async createExclusive(path, text, tmp) {
+    try {
+      for (let attempt = 0;; attempt++) {
+        const handle = await fsp.open(tmp, "w", 0o644);
+        try {
+          await handle.writeFile(text);
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+        try {
+          await fsp.link(tmp, path);
+          return true;
+        } catch (e) {
+          if (errorCode(e) === "EEXIST") return false;
+          // The holder's recovery may sweep our temporary away: write it again.
+          if (errorCode(e) !== "ENOENT" || attempt >= 3) throw e;
+        }
+      }
+    } finally {
+      await fsp.unlink(tmp).catch(() => {});
+    }
+  },
+  async read(path) {
+    try {
+      return await fsp.readFile(path, "utf8");
+    } catch (e) {
+      if (errorCode(e) === "ENOENT") return undefined;
+      throw e;
+    }
+  },
+  async replace(path, text, tmp) {
+    const handle = await fsp.open(tmp, "w", 0o644);
+    try {
+      await handle.writeFile(text);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(tmp, path);
+  },
+  async remove(path) {
     try {
       await fsp.unlink(path);
     } catch (e) {
       if (errorCode(e) !== "ENOENT") throw e;
     }
+  },
+};
+
+class NodeDirLock implements WalDirLock {
+  #dir: string | undefined;
+  #key: string;
+  #token: string;
+
+  constructor(dir: string, key: string, token: string) {
+    this.#dir = dir;
+    this.#key = key;
+    this.#token = token;
+  }
+
+  async release(): Promise<void> {
+    const dir = this.#dir;
+    this.#dir = undefined;
+    if (dir === undefined) return;
+    heldInProcess.delete(this.#key);
+    await releaseLockFile(nodeLockOps, dir, this.#token);
+  }
+
+  verify(): Promise<void> {
+    const dir = this.#dir;
+    if (dir === undefined) return Promise.reject(new Error("lock released"));
+    return checkOurs(nodeLockOps, dir, this.#token);
   }
 }
 
@@ -199,53 +260,23 @@ export class NodeWalBackend implements WalBackend {
     return guard(path, "lock", async () => {
       const key = await fsp.realpath(dir);
       if (heldInProcess.has(key)) throw new WalLockedError(dir, process.pid);
-      const token = `${process.pid}`;
-      for (let attempt = 0; attempt < 2; attempt++) {
-        try {
-          const handle = await fsp.open(path, "wx", 0o644);
-          try {
-            await handle.writeFile(lockFileText("excl", process.pid));
-            await handle.datasync();
-          } finally {
-            await handle.close();
-          }
-          // Re-read: a racing takeover of the same stale lock may have replaced ours.
-          const now = parseLockFile(await fsp.readFile(path, "utf8"));
-          if (`${now.pid}` !== token || now.protocol !== "excl") {
-            throw new WalLockedError(dir, now.pid);
-          }
-          heldInProcess.add(key);
-          return new NodeDirLock(path, key);
-        } catch (e) {
-          if (errorCode(e) !== "EEXIST") throw e;
-        }
-        let text: string;
-        try {
-          text = await fsp.readFile(path, "utf8");
-        } catch (e) {
-          if (errorCode(e) === "ENOENT") continue;
-          throw e;
-        }
-        const held = parseLockFile(text);
-        // An own-pid lock not in the registry is left by an earlier process that had our pid.
-        const stale = held.pid === undefined || held.pid === process.pid ||
-          this.#pidAlive(held.pid) === false;
-        if (!stale) {
-          throw new WalLockedError(
-            dir,
-            held.pid,
-            `If no such process uses the log, delete ${path}`,
-          );
-        }
-        await fsp.unlink(path).catch((e) => {
-          if (errorCode(e) !== "ENOENT") throw e;
-        });
+      const token = newLockToken();
+      heldInProcess.add(key);
+      try {
+        await acquireLockFile(
+          nodeLockOps,
+          dir,
+          { text: lockFileText("excl", process.pid, token), token },
+          (held) =>
+            // An own-pid lock not in the registry is left by an earlier process that had our pid.
+            held.pid === undefined || held.pid === process.pid ||
+            this.#pidAlive(held.pid) === false,
+        );
+      } catch (e) {
+        heldInProcess.delete(key);
+        throw e;
       }
-      throw new WalLockedError(
-        dir,
-        undefined,
-        "Another process took the lock at the same time",
-      );
+      return new NodeDirLock(dir, key, token);
     });
   }
 }

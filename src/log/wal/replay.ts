@@ -5,7 +5,11 @@
  * @module
  */
 
-import { decodeRecords, RECORD_HEADER_BYTES } from "../../codec/records.ts";
+import {
+  decodeRecords,
+  RECORD_HEADER_BYTES,
+  type RecordCorruptionReason,
+} from "../../codec/records.ts";
 import type { HardState } from "../raft_log.ts";
 import { WalCorruptionError } from "./errors.ts";
 import {
@@ -97,6 +101,8 @@ export interface SegmentResult {
   maxEntryIndex: number;
   damageOffset: number | undefined;
   damageDetail: string;
+  /** What the damage is: a record that fails to decode (the codec's reason) or a batch without its commit record. */
+  damageReason: RecordCorruptionReason | "unclosed_batch" | undefined;
 }
 
 /** Applies every complete batch of one segment to `replay`. */
@@ -201,8 +207,10 @@ export function replaySegment(
   }
   let damageOffset: number | undefined;
   let damageDetail = "";
+  let damageReason: SegmentResult["damageReason"];
   if (decoded.error !== undefined) {
     damageOffset = H + decoded.error.offset;
+    damageReason = decoded.error.reason;
     damageDetail = decoded.error.message.replace(
       /^record at byte \d+ is corrupt: /,
       "a record is corrupt: ",
@@ -210,6 +218,7 @@ export function replaySegment(
   } else if (batchStart < decoded.count) {
     damageOffset = H + decoded.headerOffset(batchStart);
     damageDetail = "a batch ends without its commit record";
+    damageReason = "unclosed_batch";
   }
   return {
     validEnd,
@@ -218,6 +227,7 @@ export function replaySegment(
     maxEntryIndex,
     damageOffset,
     damageDetail,
+    damageReason,
   };
 }
 
@@ -320,15 +330,18 @@ function applyRecord(
 
 /**
  * Looks past damage at file offset `from` for a valid COMMIT record of a
- * batch after `damagedBatch`. Candidates are cheap to reject: an exact
- * length (12) and type byte (7) before any CRC is computed.
+ * batch after `damagedBatch` (returned first), else of the damaged batch
+ * itself (starting at `batchStart`). Candidates are cheap to reject: an
+ * exact length (12) and type byte (7) before any CRC is computed.
  */
 export function findLaterCommit(
   file: Uint8Array,
   from: number,
   damagedBatch: number,
+  batchStart: number,
 ): { offset: number; seq: number } | undefined {
   const size = RECORD_HEADER_BYTES + COMMIT_PAYLOAD_BYTES;
+  let own: { offset: number; seq: number } | undefined;
   for (let p = from + 1; p + size <= file.length; p++) {
     if (
       file[p + 8] !== RecordType.commit || file[p] !== COMMIT_PAYLOAD_BYTES ||
@@ -339,6 +352,99 @@ export function findLaterCommit(
     if (one.count !== 1) continue;
     const seq = readU64(file, p + RECORD_HEADER_BYTES);
     if (seq > damagedBatch) return { offset: p, seq };
+    // The damaged batch's own commit record, sized to match it.
+    if (
+      own === undefined && seq === damagedBatch &&
+      readU32(file, p + RECORD_HEADER_BYTES + 8) === p - batchStart
+    ) own = { offset: p, seq };
   }
-  return undefined;
+  return own;
+}
+
+/** Sector size assumed for torn writes: the smallest a disk writes at once. */
+export const SECTOR_BYTES = 512;
+
+/**
+ * Whether damage at the tail of the last segment is what a crash leaves
+ * (see the rules in recovery.ts): `undefined` when it is, else why not.
+ *
+ * @param file the segment's bytes
+ * @param batchStart file offset of the damaged batch (just past the last complete one)
+ * @param at file offset of the damage (a record's header, or `batchStart` for an unclosed batch)
+ * @param reason what the damage is
+ * @param damagedBatch the damaged batch's sequence number
+ */
+export function tornTailVerdict(
+  file: Uint8Array,
+  batchStart: number,
+  at: number,
+  reason: RecordCorruptionReason | "unclosed_batch",
+  damagedBatch: number,
+): string | undefined {
+  const later = findLaterCommit(file, at, damagedBatch, batchStart);
+  if (later !== undefined && later.seq > damagedBatch) {
+    return `batch ${later.seq} at byte ${later.offset} was written after it, so it was synced`;
+  }
+  if (reason === "unclosed_batch") return undefined; // ends at EOF: a prefix
+  if (zeroFilled(file, at, reason)) return undefined;
+  if (later !== undefined) {
+    return `its batch is complete on disk (its commit record is at byte ${later.offset}) and holds wrong bytes, which no crash leaves`;
+  }
+  if (reason === "truncated_header") return undefined; // the file ends inside it
+  if (reason === "truncated_payload") {
+    // A prefix of a commit record declares its true length (12).
+    const isCommit = file[at + 8] === RecordType.commit;
+    if (!isCommit || readU32(file, at) === COMMIT_PAYLOAD_BYTES) {
+      return undefined;
+    }
+    return "a commit record declares a wrong length, which no crash leaves";
+  }
+  return reason === "length_past_end"
+    ? "its length field is impossible and not zero, which no crash leaves"
+    : "a complete record fails its checksum and is not zero-filled, which no crash leaves";
+}
+
+/**
+ * Whether the damaged record at `at` shows space a crash left unwritten:
+ * its header is all zeros, the file is all zeros from a sector boundary
+ * inside it to the end, or a sector-aligned piece of it reaching the end of
+ * its sector (or of the file) is all zeros (as etcd's `isTornEntry`).
+ */
+function zeroFilled(
+  file: Uint8Array,
+  at: number,
+  reason: RecordCorruptionReason,
+): boolean {
+  const headerEnd = Math.min(file.length, at + RECORD_HEADER_BYTES);
+  if (allZero(file, at, headerEnd)) return true;
+  const length = reason === "truncated_header" || reason === "length_past_end"
+    ? 0
+    : readU32(file, at);
+  const end = Math.min(file.length, at + RECORD_HEADER_BYTES + length);
+  // Zeros from inside the record to the end of the file: the write stopped
+  // there (no commit record of a complete batch can follow).
+  if (reason === "checksum_mismatch") {
+    // Lost sectors from a boundary inside the record to the end of the
+    // file (no commit record can follow). An intact batch ends in at most
+    // 12 zero bytes (its commit record's high bytes), so shorter runs do not count.
+    let zeros = file.length;
+    while (zeros > at && file[zeros - 1] === 0) zeros--;
+    const sector = Math.ceil(zeros / SECTOR_BYTES) * SECTOR_BYTES;
+    if (file.length - zeros > 12 && sector < end) return true;
+  }
+  for (let from = at; from < end;) {
+    const sectorEnd = (Math.floor(from / SECTOR_BYTES) + 1) * SECTOR_BYTES;
+    const to = Math.min(sectorEnd, end);
+    // Only a piece up to the sector's end (or the file's) was a unit of I/O.
+    if ((to === sectorEnd || to === file.length) && allZero(file, from, to)) {
+      return true;
+    }
+    from = to;
+  }
+  return false;
+}
+
+function allZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
 }

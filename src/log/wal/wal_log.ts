@@ -19,18 +19,28 @@ import {
   type WalDirLock,
   type WalFile,
 } from "./backend.ts";
-import { WalFailedError, WalPermissionError } from "./errors.ts";
 import {
+  WalCorruptionError,
+  WalFailedError,
+  WalPermissionError,
+  WalRepairRefusedError,
+} from "./errors.ts";
+import {
+  type CatchUp,
   type Checkpoint,
   checkpointBytes,
   COMMIT_PAYLOAD_BYTES,
+  encodeManifest,
   ENTRIES_HEADER_BYTES,
   ENTRY_HEADER_BYTES,
+  type Manifest,
+  MANIFEST_FILE,
   NO_SNAPSHOT_REF,
   RecordType,
   refBytes,
   segmentHeader,
   segmentName,
+  SNAPSHOT_CRC_CHUNK,
   SnapshotAction,
   snapshotFileHead,
   snapshotName,
@@ -201,6 +211,8 @@ export class WalLog implements RaftLog {
   #pumping = false;
   #failed: unknown = undefined;
   #closed = false;
+  #catchUp: CatchUp | undefined;
+  #manifestWrites: Promise<void> = Promise.resolve();
 
   private constructor(init: {
     dir: string;
@@ -215,6 +227,7 @@ export class WalLog implements RaftLog {
     active: WalFile;
     activeBase: number;
     nextBatchSeq: number;
+    catchUp: CatchUp | undefined;
   }) {
     this.#dir = init.dir;
     this.#backend = init.backend;
@@ -229,6 +242,7 @@ export class WalLog implements RaftLog {
     this.#active = init.active;
     this.#activeBase = init.activeBase;
     this.#nextBatchSeq = init.nextBatchSeq;
+    this.#catchUp = init.catchUp;
     this.#encoder = new RecordEncoder({ backend: init.codec });
     this.#spare = new RecordEncoder({ backend: init.codec });
     this.#durable = this.#capture();
@@ -256,6 +270,8 @@ export class WalLog implements RaftLog {
     const lock = await backend.lock(dir);
     try {
       const rec = await recover(backend, dir);
+      // The first write comes next: the lock must still be ours.
+      await lock.verify?.();
       for (const path of rec.garbage) await backend.remove(path);
       let active: WalFile;
       let activeBase = 0;
@@ -278,6 +294,10 @@ export class WalLog implements RaftLog {
         );
         active = created.file;
         activeBase = created.size;
+        await writeManifest(backend, dir, {
+          lastSegment: 1,
+          catchUp: undefined,
+        });
         await syncParentDir(backend, dir);
         segments = [{
           seq: 1,
@@ -301,6 +321,13 @@ export class WalLog implements RaftLog {
             throw e;
           }
         }
+        if (rec.manifest === undefined) {
+          // A log from before manifests (or a crash right after segment 1 was made).
+          await writeManifest(backend, dir, {
+            lastSegment: last.seq,
+            catchUp: undefined,
+          });
+        }
       }
       return new WalLog({
         dir,
@@ -315,11 +342,204 @@ export class WalLog implements RaftLog {
         active,
         activeBase,
         nextBatchSeq,
+        catchUp: rec.manifest?.catchUp,
       });
     } catch (e) {
       await lock.release();
       throw e;
     }
+  }
+
+  /**
+   * Cuts a damaged tail off the last segment — damage that
+   * {@linkcode WalLog.open} refuses as a {@linkcode WalCorruptionError}
+   * because a crash cannot explain it (e.g. a bit flip inside the final
+   * synced batch) — and records in the log's MANIFEST that this node lost
+   * acknowledged records and must catch up before it may vote again (see
+   * {@linkcode WalLog.needsCatchUp}). `truncateAt` must be the offset the
+   * error reported (and `file`, if given, its file), so a repair never cuts
+   * anything the operator did not see named. Damage anywhere else (an
+   * earlier segment, a snapshot file) is refused: restore from a backup,
+   * or remove the node's data and let it rejoin.
+   *
+   * Throws `WalRepairRefusedError` (code `WAL_REPAIR_REFUSED`; nothing
+   * changed) or the error that stops recovery even after the cut.
+   *
+   * @example
+   * ```ts ignore
+   * import { WalCorruptionError, WalLog } from "@raft-io/raft";
+   * try {
+   *   await WalLog.open("./raft-data");
+   * } catch (e) {
+   *   if (!(e instanceof WalCorruptionError)) throw e;
+   *   const report = await WalLog.repair("./raft-data", { truncateAt: e.offset, file: e.file });
+   *   console.log(report.catchUp); // { index, term } this node must catch up to
+   * }
+   * ```
+   */
+  static async repair(
+    dir: string,
+    options: {
+      /** The offset the WalCorruptionError reported (the cut is at the end of the last intact batch before it). */
+      truncateAt: number;
+      /** The file the error named (default: the last segment). */
+      file?: string;
+      /** File backend, as for {@linkcode WalLog.open}. */
+      backend?: "deno" | "node" | WalBackend;
+    },
+  ): Promise<{
+    /** The segment cut. */
+    file: string;
+    /** Where the damage was. */
+    damageOffset: number;
+    /** The file's new length (the end of its last intact batch). */
+    cutAt: number;
+    /** Bytes removed. */
+    bytesRemoved: number;
+    /** The log's last index after the cut. */
+    lastIndex: number;
+    /** The catch-up the node now owes (also {@linkcode WalLog.needsCatchUp} from now on). */
+    catchUp: { index: number; term: number };
+  }> {
+    const backend = await pickBackend(options.backend);
+    const lock = await backend.lock(dir);
+    try {
+      let damage: WalCorruptionError;
+      try {
+        await recover(backend, dir);
+        throw new WalRepairRefusedError(
+          dir,
+          "the log opens as it is (a torn tail, if any, is cut by open)",
+          undefined,
+          undefined,
+        );
+      } catch (e) {
+        if (!(e instanceof WalCorruptionError)) throw e;
+        damage = e;
+      }
+      if (
+        damage.offset !== options.truncateAt ||
+        (options.file !== undefined && options.file !== damage.file)
+      ) {
+        throw new WalRepairRefusedError(
+          dir,
+          `the damage is in ${damage.file} at byte ${damage.offset}, not where the repair was told to cut (${
+            options.file ?? "the last segment"
+          } at byte ${options.truncateAt})`,
+          damage.file,
+          damage.offset,
+          { cause: damage },
+        );
+      }
+      const rec = await recover(backend, dir, {
+        acceptDamage: { file: damage.file, offset: damage.offset },
+      }).catch((e) => {
+        throw e instanceof WalCorruptionError && e.file === damage.file &&
+            e.offset === damage.offset
+          ? new WalRepairRefusedError(
+            dir,
+            "the damage is not in the tail of the last segment, so a cut cannot remove it; restore the directory from a backup, or remove this node's data and let it rejoin",
+            damage.file,
+            damage.offset,
+            { cause: e },
+          )
+          : e;
+      });
+      const cut = rec.repaired;
+      if (cut === undefined) {
+        throw new WalRepairRefusedError(
+          dir,
+          "recovery no longer finds that damage",
+          damage.file,
+          damage.offset,
+        );
+      }
+      await lock.verify?.();
+      const hs = rec.state.hardState();
+      const prior = rec.manifest?.catchUp;
+      const catchUp: CatchUp = {
+        index: Math.max(
+          prior?.index ?? 0,
+          rec.state.lastIndex(),
+          hs.commit,
+          cut.lostIndex,
+        ),
+        term: Math.max(
+          prior?.term ?? 0,
+          hs.term,
+          rec.state.lastTerm(),
+          cut.lostTerm,
+        ),
+      };
+      // The marker first: a crash after it and before the cut leaves a
+      // node that still refuses votes and a tail the next repair cuts.
+      await writeManifest(backend, dir, {
+        lastSegment: rec.segments[rec.segments.length - 1].seq,
+        catchUp,
+      });
+      const file = await backend.openFile(cut.file, {
+        create: false,
+        truncate: false,
+      });
+      try {
+        await file.truncate(cut.cutAt);
+        await file.syncData();
+      } finally {
+        await file.close();
+      }
+      return {
+        file: cut.file,
+        damageOffset: cut.damageOffset,
+        cutAt: cut.cutAt,
+        bytesRemoved: cut.bytesRemoved,
+        lastIndex: rec.state.lastIndex(),
+        catchUp,
+      };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * Set after {@linkcode WalLog.repair} cut acknowledged records: this node
+   * may have acknowledged entries up to `index` and voted in terms up to
+   * `term` that it no longer remembers. Until the runtime has caught up it
+   * must not grant votes (nor pre-votes) nor campaign, and a leader must
+   * not count its old acknowledgements: the rule is to wait for an
+   * AppendEntries from a leader whose term is at least `term`, accept it,
+   * and hold a log matching that leader's through
+   * `max(index, the leader's commit index)`; then call
+   * {@linkcode WalLog.markCaughtUp}. Undefined for a log never repaired
+   * (or caught up since). Kept in the log's MANIFEST, so it survives
+   * restarts.
+   */
+  get needsCatchUp(): { index: number; term: number } | undefined {
+    return this.#catchUp;
+  }
+
+  /**
+   * Clears {@linkcode WalLog.needsCatchUp} durably, once the runtime has
+   * caught up from a leader (see there). Resolves when the MANIFEST saying
+   * so is durable.
+   */
+  async markCaughtUp(): Promise<void> {
+    this.#checkWritable();
+    if (this.#catchUp === undefined) return;
+    await this.sync();
+    this.#catchUp = undefined;
+    await this.#saveManifest();
+  }
+
+  /** Rewrites the MANIFEST as things stand; one write at a time. */
+  #saveManifest(): Promise<void> {
+    const write = this.#manifestWrites.then(() =>
+      writeManifest(this.#backend, this.#dir, {
+        lastSegment: this.#segments[this.#segments.length - 1].seq,
+        catchUp: this.#catchUp,
+      })
+    );
+    this.#manifestWrites = write.catch(() => {});
+    return write;
   }
 
   /** The directory this log lives in. */
@@ -803,6 +1023,9 @@ export class WalLog implements RaftLog {
       maxEntryIndex: 0,
     };
     this.#segments.push(info);
+    // Named before any batch goes into it: a missing last segment is then
+    // told apart from an older state.
+    await this.#saveManifest();
     return info;
   }
 
@@ -825,12 +1048,13 @@ export class WalLog implements RaftLog {
     });
     try {
       await file.writeAt(head, 0);
-      let crc = crc32c(head);
+      const crcs = new ChunkCrcs(head.length + data.length);
+      crcs.add(head);
       if (chunked) {
         let unsynced = 0;
         for (let at = 0; at < data.length; at += SNAPSHOT_WRITE_CHUNK) {
           const piece = data.subarray(at, at + SNAPSHOT_WRITE_CHUNK);
-          crc = crc32c(piece, crc);
+          crcs.add(piece);
           await file.writeAt(piece, head.length + at);
           unsynced += piece.length;
           if (unsynced >= SNAPSHOT_SYNC_EVERY) {
@@ -840,18 +1064,55 @@ export class WalLog implements RaftLog {
           await yieldToEventLoop();
         }
       } else {
-        crc = crc32c(data, crc);
+        crcs.add(data);
         await file.writeAt(data, head.length);
       }
-      const trailer = new Uint8Array(4);
-      writeU32(trailer, 0, crc);
-      await file.writeAt(trailer, head.length + data.length);
+      await file.writeAt(crcs.trailer(), head.length + data.length);
       await file.syncData();
     } finally {
       await file.close();
     }
     await this.#backend.rename(tmp, path);
     await this.#backend.syncDir(this.#dir);
+  }
+}
+
+/**
+ * The CRC table of a version 2 snapshot file: the CRC32C of every
+ * {@linkcode SNAPSHOT_CRC_CHUNK} bytes of head and data, fed in order.
+ */
+class ChunkCrcs {
+  readonly #table: Uint8Array;
+  #chunk = 0;
+  #filled = 0;
+  #crc = 0;
+
+  constructor(bytes: number) {
+    const chunks = Math.max(1, Math.ceil(bytes / SNAPSHOT_CRC_CHUNK));
+    this.#table = new Uint8Array(chunks * 4 + 4);
+  }
+
+  add(bytes: Uint8Array): void {
+    let at = 0;
+    while (at < bytes.length) {
+      const n = Math.min(SNAPSHOT_CRC_CHUNK - this.#filled, bytes.length - at);
+      this.#crc = crc32c(bytes.subarray(at, at + n), this.#crc);
+      this.#filled += n;
+      at += n;
+      if (this.#filled === SNAPSHOT_CRC_CHUNK) {
+        writeU32(this.#table, this.#chunk++ * 4, this.#crc);
+        this.#crc = 0;
+        this.#filled = 0;
+      }
+    }
+  }
+
+  /** The table and its own CRC. */
+  trailer(): Uint8Array {
+    const t = this.#table;
+    if (this.#filled > 0) writeU32(t, this.#chunk++ * 4, this.#crc);
+    writeU32(t, t.length - 4, crc32c(t.subarray(0, t.length - 4)));
+    return t;
   }
 }
 
@@ -895,6 +1156,25 @@ async function createSegment(
     throw e;
   }
   return { file, size: bytes.length };
+}
+
+/** Writes the manifest: temporary name, synced, renamed, directory synced. */
+export async function writeManifest(
+  backend: WalBackend,
+  dir: string,
+  manifest: Manifest,
+): Promise<void> {
+  const path = joinPath(dir, MANIFEST_FILE);
+  const tmp = path + ".tmp";
+  const file = await backend.openFile(tmp, { create: true, truncate: true });
+  try {
+    await file.writeAt(encodeManifest(manifest, (b) => crc32c(b)), 0);
+    await file.syncData();
+  } finally {
+    await file.close();
+  }
+  await backend.rename(tmp, path);
+  await backend.syncDir(dir);
 }
 
 /**
