@@ -10,7 +10,7 @@ import {
 } from "../../src/transport/tcp/tcp_transport.ts";
 import type { SocketBackend } from "../../src/transport/tcp/socket.ts";
 import { parseAddress } from "../../src/transport/tcp/socket.ts";
-import { encodeFrame, FRAME_KIND } from "../../src/transport/tcp/frame.ts";
+import { FRAME_VERSION } from "../../src/transport/tcp/frame.ts";
 import {
   dialerHandshake,
   FramedConn,
@@ -23,6 +23,7 @@ import {
 import {
   quietLogger,
   SECRET,
+  sealedBatch,
   sleep,
   testCodec,
   type TestMessage,
@@ -270,7 +271,7 @@ export function tcpTransportSuite(
       try {
         const header = new Uint8Array(9);
         new DataView(header.buffer).setUint32(0, 0x7fff_0000, true);
-        header[4] = 1;
+        header[4] = FRAME_VERSION;
         await conn.write(header);
         assert.equal(await readUntilClosed(conn), true);
         await waitFor(
@@ -372,24 +373,17 @@ export function tcpTransportSuite(
           const conn = await backend.connect(parseAddress(t2.address));
           try {
             const fc = new FramedConn(conn, 1024);
-            await dialerHandshake(fc, {
+            const session = await dialerHandshake(fc, {
               localId: 1,
               key,
               isKnownPeer: () => true,
             }, 2);
-            await fc.writeRaw(
-              encodeFrame(FRAME_KIND.batch, testCodec.encodeBatch([{ n: 1 }])),
-            );
-            const bad = encodeFrame(
-              FRAME_KIND.batch,
-              testCodec.encodeBatch([{ n: 2 }]),
-            );
+            await fc.writeRaw(await sealedBatch(session, [{ n: 1 }]));
+            const bad = await sealedBatch(session, [{ n: 2 }]);
             if (corrupt === "crc") bad[bad.length - 2] ^= 0x40;
             else bad[4] = 9;
             await fc.writeRaw(bad);
-            await fc.writeRaw(
-              encodeFrame(FRAME_KIND.batch, testCodec.encodeBatch([{ n: 3 }])),
-            );
+            await fc.writeRaw(await sealedBatch(session, [{ n: 3 }]));
             assert.equal(await readUntilClosed(conn), true);
           } finally {
             await conn.close();
@@ -415,7 +409,7 @@ export function tcpTransportSuite(
     async () => {
       const t2 = await make(2, {
         peers: { 1: "127.0.0.1:1" },
-        handshakeTimeoutMs: 150,
+        inboundHandshakeTimeoutMs: 150,
       });
       try {
         const garbage = await backend.connect(parseAddress(t2.address));
