@@ -286,7 +286,9 @@ export class FrameAuthError extends TransportError {
   constructor(reason: FrameAuthFailure, detail: string, peerId = 0) {
     super(
       "FRAME_AUTH_FAILED",
-      `frame from peer ${peerId || "?"} failed authentication (${reason}): ${detail}; ` +
+      `frame from peer ${
+        peerId || "?"
+      } failed authentication (${reason}): ${detail}; ` +
         "frame dropped and connection closed — something on the network path " +
         "forged, replayed or altered it",
       peerId,

@@ -175,7 +175,9 @@ export class FrameAuth {
     if (end < bodyStart) {
       throw new FrameAuthError(
         "truncated",
-        `a sealed frame needs at least ${bodyStart + tagLen} payload bytes, got ${payload.byteLength}`,
+        `a sealed frame needs at least ${
+          bodyStart + tagLen
+        } payload bytes, got ${payload.byteLength}`,
         peerId,
       );
     }
@@ -194,7 +196,9 @@ export class FrameAuth {
         await crypto.subtle.sign("HMAC", key, payload.subarray(0, end)),
       );
       let diff = 0;
-      for (let i = 0; i < FRAME_TAG_BYTES; i++) diff |= mac[i] ^ payload[end + i];
+      for (let i = 0; i < FRAME_TAG_BYTES; i++) {
+        diff |= mac[i] ^ payload[end + i];
+      }
       if (diff !== 0) {
         throw new FrameAuthError(
           "bad_tag",
