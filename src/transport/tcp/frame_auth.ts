@@ -42,7 +42,7 @@ export const SEALED_BODY_OFFSET = FRAME_HEADER_BYTES + 1 + FRAME_SEQ_BYTES;
  * batch); longer ones from Web Crypto, which costs tens of microseconds a
  * call but hashes faster per byte. The tags are the same either way.
  */
-export const SYNC_MAC_MAX_BYTES = 4096;
+export const SYNC_MAC_MAX_BYTES = 2048;
 
 /** Tag bytes of a protection mode. */
 export function tagBytes(protection: FrameProtection): number {
