@@ -132,7 +132,10 @@ export type {
 } from "./src/transport/raft_transport.ts";
 export {
   AuthenticationError,
+  ClusterMismatchError,
   ConnectionError,
+  FrameAuthError,
+  type FrameAuthFailure,
   FrameChecksumError,
   FrameTooLargeError,
   FrameVersionError,

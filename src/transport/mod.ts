@@ -15,7 +15,10 @@ export type {
 } from "./raft_transport.ts";
 export {
   AuthenticationError,
+  ClusterMismatchError,
   ConnectionError,
+  FrameAuthError,
+  type FrameAuthFailure,
   FrameChecksumError,
   FrameTooLargeError,
   FrameVersionError,

@@ -20,6 +20,8 @@ export type TransportErrorCode =
   | "FRAME_CHECKSUM_MISMATCH"
   | "FRAME_VERSION_UNSUPPORTED"
   | "FRAME_MALFORMED"
+  | "FRAME_AUTH_FAILED"
+  | "CLUSTER_MISMATCH"
   | "HANDSHAKE_TIMEOUT"
   | "CONNECTION_FAILED"
   | "INSECURE_TRANSPORT"
@@ -209,7 +211,7 @@ export class FrameVersionError extends TransportError {
   constructor(version: number, peerId = 0) {
     super(
       "FRAME_VERSION_UNSUPPORTED",
-      `frame version ${version} is not supported (this node speaks version 1); ` +
+      `frame version ${version} is not supported (this node speaks version 2); ` +
         "connection closed — run the same raft-io version on every node",
       peerId,
     );
@@ -242,6 +244,97 @@ export class MalformedFrameError extends TransportError {
       peerId,
     );
     this.name = "MalformedFrameError";
+  }
+}
+
+/** Why a frame after the handshake failed authentication. */
+export type FrameAuthFailure =
+  /** The MAC (or AES-GCM tag) did not verify: a forged or altered frame. */
+  | "bad_tag"
+  /** The sequence number was not the next one: a replayed, reordered or dropped frame. */
+  | "bad_sequence"
+  /** Too short to hold a sequence number and a tag. */
+  | "truncated";
+
+/**
+ * A frame after the handshake failed authentication: its MAC (or AES-GCM
+ * tag) did not verify under the connection's key, or its sequence number was
+ * not the next one. Something on the path forged, replayed, reordered or
+ * altered it (a checksum error would have caught plain corruption first).
+ * The frame is dropped and the connection closed; the sender reconnects
+ * with a fresh handshake and fresh keys.
+ *
+ * @example
+ * ```ts
+ * import { FrameAuthError } from "@raft-io/raft";
+ * const e = new FrameAuthError("bad_sequence", "frame 3, expected 5", 1);
+ * e.code; // "FRAME_AUTH_FAILED"
+ * e.reason; // "bad_sequence"
+ * ```
+ */
+export class FrameAuthError extends TransportError {
+  /** What failed. */
+  readonly reason: FrameAuthFailure;
+
+  /**
+   * Creates the error.
+   *
+   * @param reason what failed
+   * @param detail explanation (sequence numbers, frame kind)
+   * @param peerId the authenticated peer of the connection
+   */
+  constructor(reason: FrameAuthFailure, detail: string, peerId = 0) {
+    super(
+      "FRAME_AUTH_FAILED",
+      `frame from peer ${
+        peerId || "?"
+      } failed authentication (${reason}): ${detail}; ` +
+        "frame dropped and connection closed — something on the network path " +
+        "forged, replayed or altered it",
+      peerId,
+    );
+    this.name = "FrameAuthError";
+    this.reason = reason;
+  }
+}
+
+/**
+ * A peer belongs to another cluster: both nodes have a `clusterId` and they
+ * differ. The connection is refused in the handshake, nothing is delivered.
+ *
+ * @example
+ * ```ts
+ * import { ClusterMismatchError } from "@raft-io/raft";
+ * const e = new ClusterMismatchError("prod-eu", "staging", 2);
+ * e.code; // "CLUSTER_MISMATCH"
+ * e.remoteClusterId; // "staging"
+ * ```
+ */
+export class ClusterMismatchError extends TransportError {
+  /** This node's cluster id. */
+  readonly localClusterId: string;
+  /** The cluster id the peer announced. */
+  readonly remoteClusterId: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param localClusterId this node's cluster id
+   * @param remoteClusterId the peer's cluster id
+   * @param peerId the peer's id
+   */
+  constructor(localClusterId: string, remoteClusterId: string, peerId = 0) {
+    super(
+      "CLUSTER_MISMATCH",
+      `node ${peerId || "?"} belongs to cluster ${
+        JSON.stringify(remoteClusterId)
+      }, this node to cluster ${JSON.stringify(localClusterId)}; ` +
+        "connection refused — check the peer addresses and each node's cluster id",
+      peerId,
+    );
+    this.name = "ClusterMismatchError";
+    this.localClusterId = localClusterId;
+    this.remoteClusterId = remoteClusterId;
   }
 }
 

@@ -3,6 +3,12 @@
 import { waitFor } from "../support/wait_for.ts";
 import type { Logger } from "../../src/logger.ts";
 import type { MessageCodec } from "../../src/transport/raft_transport.ts";
+import {
+  SEALED_BODY_OFFSET,
+  tagBytes,
+} from "../../src/transport/tcp/frame_auth.ts";
+import { FRAME_KIND } from "../../src/transport/tcp/frame.ts";
+import type { Session } from "../../src/transport/tcp/handshake.ts";
 
 /** The message type of the transport tests. */
 export interface TestMessage {
@@ -50,4 +56,18 @@ export { waitFor };
 /** Sleeps `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A batch frame of `messages` sealed (sequence number, tag) for `session`, as a real sender writes it. */
+export async function sealedBatch(
+  session: Session,
+  messages: TestMessage[],
+): Promise<Uint8Array<ArrayBuffer>> {
+  const body = testCodec.encodeBatch(messages);
+  const frame = new Uint8Array(
+    SEALED_BODY_OFFSET + body.byteLength + tagBytes(session.protection),
+  );
+  frame.set(body, SEALED_BODY_OFFSET);
+  await session.send.seal(frame, FRAME_KIND.batch);
+  return frame;
 }

@@ -10,24 +10,34 @@ import {
 } from "../../src/transport/tcp/tcp_transport.ts";
 import type { SocketBackend } from "../../src/transport/tcp/socket.ts";
 import { parseAddress } from "../../src/transport/tcp/socket.ts";
-import { encodeFrame, FRAME_KIND } from "../../src/transport/tcp/frame.ts";
+import {
+  FRAME_HEADER_BYTES,
+  FRAME_VERSION,
+} from "../../src/transport/tcp/frame.ts";
+import { SEALED_BODY_OFFSET } from "../../src/transport/tcp/frame_auth.ts";
 import {
   dialerHandshake,
   FramedConn,
   importClusterSecret,
+  NONCE_BYTES,
 } from "../../src/transport/tcp/handshake.ts";
 import {
+  ClusterMismatchError,
+  type FrameAuthError,
   InsecureTransportError,
   ListenError,
 } from "../../src/transport/transport_errors.ts";
 import {
   quietLogger,
+  sealedBatch,
   SECRET,
   sleep,
   testCodec,
   type TestMessage,
   waitFor,
 } from "./helpers.ts";
+import { fixCrc, startProxy } from "./proxy.ts";
+import * as net from "node:net";
 
 type Options = Partial<TcpTransportOptions<TestMessage>>;
 
@@ -270,7 +280,7 @@ export function tcpTransportSuite(
       try {
         const header = new Uint8Array(9);
         new DataView(header.buffer).setUint32(0, 0x7fff_0000, true);
-        header[4] = 1;
+        header[4] = FRAME_VERSION;
         await conn.write(header);
         assert.equal(await readUntilClosed(conn), true);
         await waitFor(
@@ -372,24 +382,17 @@ export function tcpTransportSuite(
           const conn = await backend.connect(parseAddress(t2.address));
           try {
             const fc = new FramedConn(conn, 1024);
-            await dialerHandshake(fc, {
+            const session = await dialerHandshake(fc, {
               localId: 1,
               key,
               isKnownPeer: () => true,
             }, 2);
-            await fc.writeRaw(
-              encodeFrame(FRAME_KIND.batch, testCodec.encodeBatch([{ n: 1 }])),
-            );
-            const bad = encodeFrame(
-              FRAME_KIND.batch,
-              testCodec.encodeBatch([{ n: 2 }]),
-            );
+            await fc.writeRaw(await sealedBatch(session, [{ n: 1 }]));
+            const bad = await sealedBatch(session, [{ n: 2 }]);
             if (corrupt === "crc") bad[bad.length - 2] ^= 0x40;
             else bad[4] = 9;
             await fc.writeRaw(bad);
-            await fc.writeRaw(
-              encodeFrame(FRAME_KIND.batch, testCodec.encodeBatch([{ n: 3 }])),
-            );
+            await fc.writeRaw(await sealedBatch(session, [{ n: 3 }]));
             assert.equal(await readUntilClosed(conn), true);
           } finally {
             await conn.close();
@@ -415,7 +418,7 @@ export function tcpTransportSuite(
     async () => {
       const t2 = await make(2, {
         peers: { 1: "127.0.0.1:1" },
-        handshakeTimeoutMs: 150,
+        inboundHandshakeTimeoutMs: 150,
       });
       try {
         const garbage = await backend.connect(parseAddress(t2.address));
@@ -567,6 +570,355 @@ export function tcpTransportSuite(
       }
     },
   );
+
+  for (const encryptFrames of [false, true]) {
+    const mode = encryptFrames
+      ? "encrypted (AES-256-GCM)"
+      : "authenticated (HMAC)";
+    Deno.test(
+      name(
+        `${mode} frames: a proxy's forged, replayed, reordered and altered frames are dropped and counted, real messages still arrive`,
+      ),
+      async () => {
+        const t2 = await make(2, { encryptFrames });
+        const tampered: string[] = [];
+        // Connection c: pass the handshake (frames 0, 1) and the first batch (2), then attack frame 3.
+        let held: Uint8Array | undefined;
+        const proxy = await startProxy(
+          backend,
+          t2.address,
+          (f, i, c, history) => {
+            if (i < 3 || c > 3) return [f];
+            if (c === 0 && i === 3) {
+              // Inject: a batch of our own, numbered as the next frame, with a made-up tag.
+              const body = testCodec.encodeBatch([{ n: 666 }]);
+              const forged = new Uint8Array(
+                SEALED_BODY_OFFSET + body.byteLength + 16,
+              );
+              forged.set(
+                f.subarray(FRAME_HEADER_BYTES, SEALED_BODY_OFFSET),
+                FRAME_HEADER_BYTES,
+              );
+              forged.set(body, SEALED_BODY_OFFSET);
+              crypto.getRandomValues(forged.subarray(forged.byteLength - 16));
+              tampered.push("forged");
+              return [fixCrc(forged), f];
+            }
+            if (c === 1 && i === 3) {
+              tampered.push("replayed");
+              return [history[2], f]; // the previous batch again
+            }
+            if (c === 2 && i === 3) {
+              tampered.push("reordered");
+              held = f;
+              return [];
+            }
+            if (c === 2 && i === 4) return [f, held!];
+            if (c === 3 && i === 3) {
+              tampered.push("altered");
+              f[SEALED_BODY_OFFSET + 1] ^= 0x01;
+              return [fixCrc(f)];
+            }
+            return [f];
+          },
+        );
+        const t1 = await make(1, {
+          peers: { 2: proxy.address },
+          encryptFrames,
+        });
+        t2.addPeer(1, t1.address);
+        const got2 = collect(t2);
+        const sent = new Set<number>();
+        try {
+          let n = 0;
+          const afterAttacks = () =>
+            tampered.length === 4 &&
+            t2.stats().errorsByCode.FRAME_AUTH_FAILED === 4 &&
+            got2.some((g) => g.m.n > lastAtAttack);
+          let lastAtAttack = Infinity;
+          for (let round = 0; round < 1500 && !afterAttacks(); round++) {
+            sent.add(n);
+            t1.send(2, { n: n++, pad: "secret-payload" });
+            if (
+              lastAtAttack === Infinity &&
+              t2.stats().errorsByCode.FRAME_AUTH_FAILED === 4
+            ) lastAtAttack = n;
+            await sleep(5);
+          }
+          assert.ok(
+            afterAttacks(),
+            `tampered ${tampered}, errors ${
+              JSON.stringify(t2.stats().errorsByCode)
+            }`,
+          );
+          const s = t2.stats();
+          assert.equal(s.errorsByCode.FRAME_AUTH_FAILED, 4);
+          const reasons = s.recentErrors
+            .filter((r) => r.error.code === "FRAME_AUTH_FAILED")
+            .map((r) => (r.error as FrameAuthError).reason);
+          assert.deepEqual(reasons, [
+            "bad_tag",
+            "bad_sequence",
+            "bad_sequence",
+            "bad_tag",
+          ]);
+          assert.ok(
+            s.recentErrors.every((r) =>
+              r.error.code !== "FRAME_AUTH_FAILED" || r.peerId === 1
+            ),
+          );
+          // Nothing forged, nothing twice, only what node 1 sent, from node 1.
+          const ns = got2.map((g) => g.m.n);
+          assert.ok(!ns.includes(666), "the forged message was delivered");
+          assert.equal(
+            new Set(ns).size,
+            ns.length,
+            `a message was delivered twice: ${ns}`,
+          );
+          assert.ok(ns.every((x) => sent.has(x)));
+          assert.ok(got2.every((g) => g.from === 1));
+          assert.ok(
+            proxy.connections() >= 5,
+            `${proxy.connections()} connections`,
+          );
+          // The node kept serving: node 1 is connected again and delivery goes on.
+          assert.equal(t1.stats().peers[2].connected, true);
+        } finally {
+          await t1.close();
+          await t2.close();
+          await proxy.close();
+        }
+      },
+    );
+  }
+
+  Deno.test(
+    name(
+      "with encryptFrames a proxy sees no message bytes; without it the MAC-only frames are readable",
+    ),
+    async () => {
+      for (const encryptFrames of [true, false]) {
+        const t2 = await make(2);
+        const seen: Uint8Array[] = [];
+        const proxy = await startProxy(backend, t2.address, (f) => {
+          seen.push(f);
+          return [f];
+        });
+        // Only the dialer asks: either side asking is enough.
+        const t1 = await make(1, {
+          peers: { 2: proxy.address },
+          encryptFrames,
+        });
+        t2.addPeer(1, t1.address);
+        const got2 = collect(t2);
+        try {
+          t1.send(2, { n: 1, pad: "top-secret-entry" });
+          await waitFor(() => got2.length === 1, "delivery");
+          const wire = new TextDecoder("latin1").decode(
+            new Uint8Array(seen.flatMap((f) => [...f])),
+          );
+          assert.equal(wire.includes("top-secret-entry"), !encryptFrames);
+          assert.equal(got2[0].m.pad, "top-secret-entry");
+        } finally {
+          await t1.close();
+          await t2.close();
+          await proxy.close();
+        }
+      }
+    },
+  );
+
+  Deno.test(
+    name(
+      "a proxy that clears the encryption flag in the hello fails the handshake (no downgrade)",
+    ),
+    async () => {
+      const t2 = await make(2);
+      // hello payload: kind, dialer id (8), listener id (8), nonce (32), then the flags byte.
+      const flagsAt = FRAME_HEADER_BYTES + 1 + 16 + NONCE_BYTES;
+      const proxy = await startProxy(backend, t2.address, (f, i, c) => {
+        if (c === 0 && i === 0) {
+          f[flagsAt] = 0;
+          return [fixCrc(f)];
+        }
+        return [f];
+      });
+      const t1 = await make(1, {
+        peers: { 2: proxy.address },
+        encryptFrames: true,
+      });
+      t2.addPeer(1, t1.address);
+      const got2 = collect(t2);
+      try {
+        for (let i = 0; i < 400 && got2.length === 0; i++) {
+          t1.send(2, { n: i });
+          await sleep(10);
+        }
+        assert.ok(got2.length > 0, "no delivery after the downgraded attempt");
+        assert.ok(t2.stats().errorsByCode.AUTHENTICATION_FAILED >= 1);
+        assert.equal(t2.stats().handshakesCompleted, 1);
+      } finally {
+        await t1.close();
+        await t2.close();
+        await proxy.close();
+      }
+    },
+  );
+
+  Deno.test(
+    name(
+      "nodes of different clusters refuse each other with an error naming both cluster ids",
+    ),
+    async () => {
+      const [t1, t2] = await pair({ clusterId: "alpha" }, {
+        clusterId: "beta",
+      });
+      const got1 = collect(t1);
+      const got2 = collect(t2);
+      const t3 = await make(3, { peers: { 2: t2.address } }); // no cluster id: accepted
+      t2.addPeer(3, t3.address);
+      try {
+        t1.send(2, { n: 1 });
+        t2.send(1, { n: 2 });
+        await waitFor(
+          () =>
+            t1.stats().errorsByCode.CLUSTER_MISMATCH >= 2 &&
+            t2.stats().errorsByCode.CLUSTER_MISMATCH >= 2,
+          "both sides to refuse both connections",
+        );
+        const mismatch = (t: TcpTransport<TestMessage>) =>
+          t.stats().recentErrors.map((r) => r.error).filter((e) =>
+            e instanceof ClusterMismatchError
+          ) as ClusterMismatchError[];
+        for (const e of mismatch(t1)) {
+          assert.equal(e.localClusterId, "alpha");
+          assert.equal(e.remoteClusterId, "beta");
+          assert.equal(e.peerId, 2);
+          assert.ok(
+            e.message.includes('"alpha"') && e.message.includes('"beta"'),
+            e.message,
+          );
+        }
+        for (const e of mismatch(t2)) {
+          assert.equal(e.localClusterId, "beta");
+          assert.equal(e.remoteClusterId, "alpha");
+          assert.equal(e.peerId, 1);
+        }
+        assert.equal(t1.stats().handshakesCompleted, 0);
+        t3.send(2, { n: 3 });
+        await waitFor(
+          () => got2.some((g) => g.from === 3),
+          "node 3's delivery",
+        );
+        assert.equal(got1.length, 0);
+        assert.deepEqual(got2.map((g) => g.m.n), [3]);
+        await assert.rejects(() => make(4, { clusterId: "" }), RangeError);
+        await assert.rejects(
+          () => make(4, { clusterId: "x".repeat(256) }),
+          RangeError,
+        );
+      } finally {
+        await t1.close();
+        await t2.close();
+        await t3.close();
+      }
+    },
+  );
+
+  Deno.test(
+    name(
+      "70 idle connections from one address do not stop two real peers from (re)connecting",
+    ),
+    async () => {
+      const t2 = await make(2, {
+        handshakeTimeoutMs: 5000,
+        inboundHandshakeTimeoutMs: undefined,
+      });
+      const t1 = await make(1, { peers: { 2: t2.address } });
+      const t3 = await make(3, { peers: { 2: t2.address } });
+      t2.addPeer(1, t1.address);
+      t2.addPeer(3, t3.address);
+      const got2 = collect(t2);
+      const attack = idleFlood(parseAddress(t2.address), 70, "127.0.0.5");
+      let t1b: TcpTransport<TestMessage> | undefined;
+      try {
+        await sleep(300); // let the flood take every slot it can
+        const deliver = async (from: TcpTransport<TestMessage>, n: number) => {
+          for (let i = 0; i < 200 && !got2.some((g) => g.m.n === n); i++) {
+            from.send(2, { n });
+            await sleep(10);
+          }
+          assert.ok(
+            got2.some((g) => g.m.n === n),
+            `node ${from.id}'s message ${n} did not arrive`,
+          );
+        };
+        await deliver(t1, 1);
+        await deliver(t3, 3);
+        // Node 1 restarts (a new process on a new port) and reconnects during the flood.
+        await t1.close();
+        t1b = await make(1, { peers: { 2: t2.address } });
+        t2.addPeer(1, t1b.address);
+        const got1 = collect(t1b);
+        await deliver(t1b, 11);
+        t2.send(1, { n: 21 });
+        await waitFor(
+          () => got1.length === 1,
+          "node 2's reply to the restarted node 1",
+        );
+        // The flood's idle connections are closed at the 2 s default deadline.
+        await waitFor(
+          () => t2.stats().errorsByCode.HANDSHAKE_TIMEOUT >= 8,
+          "idle connections to be closed at the deadline",
+          4000,
+        );
+        assert.ok(
+          attack.closedByPeer() >= 62,
+          `flood connections closed: ${attack.closedByPeer()}`,
+        );
+        assert.ok(t2.stats().connectionsRefused >= 62);
+      } finally {
+        await attack.stop();
+        await t1.close();
+        await t1b?.close();
+        await t2.close();
+        await t3.close();
+      }
+    },
+  );
+
+  Deno.test(
+    name("insecure mode logs a warning at creation"),
+    async () => {
+      const logger = quietLogger();
+      const t = await make(1, {
+        clusterSecret: undefined,
+        insecure: true,
+        logger,
+      });
+      try {
+        assert.ok(
+          logger.lines.some((l) => /INSECURE/.test(l) && /any peer/.test(l)),
+          `lines: ${logger.lines}`,
+        );
+        await assert.rejects(
+          () =>
+            make(2, {
+              clusterSecret: undefined,
+              insecure: true,
+              encryptFrames: true,
+            }),
+          InsecureTransportError,
+        );
+      } finally {
+        await t.close();
+      }
+      const secureLogger = quietLogger();
+      const s = await make(3, { logger: secureLogger });
+      await s.close();
+      assert.deepEqual(secureLogger.lines, []);
+    },
+  );
 }
 
 /** Reads until the peer closes; true when it did (bounded by a 5 s deadline). */
@@ -592,4 +944,52 @@ async function readUntilClosed(
     await closed;
   }
   return result;
+}
+
+/**
+ * Keeps `count` idle connections open from `localAddress` to `target` (each
+ * reopened shortly after the target closes it), as a client that never
+ * starts a handshake would.
+ */
+function idleFlood(
+  target: { hostname: string; port: number },
+  count: number,
+  localAddress: string,
+): { closedByPeer(): number; stop(): Promise<void> } {
+  let stopped = false;
+  let closedByPeer = 0;
+  const sockets = new Set<net.Socket>();
+  const open = () => {
+    if (stopped) return;
+    const s = net.connect({
+      host: target.hostname,
+      port: target.port,
+      localAddress,
+    });
+    sockets.add(s);
+    s.on("error", () => {});
+    s.on("data", () => {});
+    s.on("close", () => {
+      sockets.delete(s);
+      if (stopped) return;
+      closedByPeer++;
+      setTimeout(open, 20);
+    });
+  };
+  for (let i = 0; i < count; i++) open();
+  return {
+    closedByPeer: () => closedByPeer,
+    async stop() {
+      stopped = true;
+      const closing = [...sockets].map((s) =>
+        new Promise<void>((resolve) => {
+          s.once("close", () => resolve());
+          s.destroy();
+        })
+      );
+      await Promise.all(closing);
+      // Let pending reopen timers fire (they do nothing once stopped).
+      await sleep(30);
+    },
+  };
 }

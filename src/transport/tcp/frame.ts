@@ -12,6 +12,11 @@
  * codec. Frames larger than the receiver's maximum are refused from the
  * header alone, before anything is buffered.
  *
+ * The CRC catches corruption, not an attacker (who recomputes it). Every
+ * frame after the handshake is therefore sealed as well (`frame_auth.ts`):
+ * its payload is `[u8 kind][u64 seq][body][16-byte tag]`, the tag a MAC or
+ * AES-GCM tag under a per-connection key. See docs/wire_format.md.
+ *
  * @module
  */
 
@@ -24,21 +29,21 @@ import {
 } from "../transport_errors.ts";
 
 /** The frame format version this code writes and reads. */
-export const FRAME_VERSION = 1;
+export const FRAME_VERSION = 2;
 /** Bytes before the payload: length (4), version (1), crc32c (4). */
 export const FRAME_HEADER_BYTES = 9;
 
 /** The first payload byte of each frame kind. Stable; never renumbered. */
 export const FRAME_KIND = {
-  /** Dialer → listener: `[u64 dialer id][u64 expected listener id][32-byte nonce]`. */
+  /** Dialer → listener: `[u64 dialer id][u64 expected listener id][32-byte nonce][u8 flags][u8 n][n bytes cluster id]`. */
   hello: 1,
-  /** Listener → dialer: `[u64 listener id][32-byte nonce]`. */
+  /** Listener → dialer: `[u64 listener id][32-byte nonce][u8 flags][u8 n][n bytes cluster id]`. */
   challenge: 2,
   /** Either way: `[HMAC-SHA-256 proof]` (empty in insecure mode). */
   proof: 3,
   /** Either way, then close: `[u8 reason][UTF-8 text]`. */
   reject: 4,
-  /** Dialer → listener after the handshake: a codec-encoded batch of messages. */
+  /** Dialer → listener after the handshake, sealed: a codec-encoded batch of messages. */
   batch: 16,
 } as const;
 
@@ -46,8 +51,10 @@ export const FRAME_KIND = {
 export interface Frame {
   /** One of {@linkcode FRAME_KIND}'s values. */
   kind: number;
-  /** The payload after the kind byte. */
+  /** The payload after the kind byte (a view into `payload`). */
   body: Uint8Array<ArrayBuffer>;
+  /** The whole payload, kind byte first (what a frame's MAC covers). */
+  payload: Uint8Array<ArrayBuffer>;
 }
 
 /**
@@ -166,6 +173,7 @@ export class FrameReader {
     if (actual !== expected) throw new FrameChecksumError(expected, actual);
     this.start += FRAME_HEADER_BYTES + length;
     if (this.start === this.end) this.start = this.end = 0;
-    return { kind: payload[0], body: payload.slice(1) };
+    const copy = payload.slice();
+    return { kind: copy[0], body: copy.subarray(1), payload: copy };
   }
 }

@@ -16,12 +16,12 @@ import {
   TransportError,
 } from "../transport_errors.ts";
 import { ByteWriter } from "../../codec/binary.ts";
+import { FRAME_HEADER_BYTES, FRAME_KIND } from "./frame.ts";
 import {
-  encodeFrame,
-  FRAME_HEADER_BYTES,
-  FRAME_KIND,
-  sealFrame,
-} from "./frame.ts";
+  type FrameProtection,
+  SEALED_BODY_OFFSET,
+  tagBytes,
+} from "./frame_auth.ts";
 import {
   dialerHandshake,
   FramedConn,
@@ -264,7 +264,7 @@ export class OutboundPeer<M> {
   private async watch(fc: FramedConn): Promise<void> {
     try {
       while (true) {
-        const frame = await fc.readFrame();
+        const frame = await fc.readSealedFrame(this.id);
         if (frame === null) break;
         if (frame.kind === FRAME_KIND.reject) {
           const text = new TextDecoder().decode(frame.body.subarray(1));
@@ -278,8 +278,11 @@ export class OutboundPeer<M> {
           break;
         }
       }
-    } catch {
+    } catch (e) {
       // reset or garbage: the connection is over either way
+      if (e instanceof TransportError && !this.stopped) {
+        this.host.record(e, this.id);
+      }
     }
     if (this.fc === fc) this.disconnect();
     else await fc.conn.close();
@@ -296,38 +299,52 @@ export class OutboundPeer<M> {
   }
 
   /**
-   * The frame of `batch`: encoded straight into the reused frame buffer
-   * when the codec can (valid until the next call), else framed around
-   * `encodeBatch`'s bytes.
+   * The unsealed frame of `batch`, laid out for `FrameAuth.seal`: room for
+   * the header, kind and sequence number, the codec's bytes, room for the
+   * tag. Encoded straight into the reused frame buffer when the codec can
+   * (valid until the next call), else copied around `encodeBatch`'s bytes.
    */
-  private encodeBatchFrame(batch: M[]): Uint8Array {
+  private encodeBatchFrame(
+    batch: M[],
+    protection: FrameProtection,
+  ): Uint8Array<ArrayBuffer> {
     const codec = this.host.codec;
+    const tag = tagBytes(protection);
     if (codec.encodeBatchInto === undefined) {
-      return encodeFrame(FRAME_KIND.batch, codec.encodeBatch(batch));
+      const body = codec.encodeBatch(batch);
+      const frame = new Uint8Array(SEALED_BODY_OFFSET + body.byteLength + tag);
+      frame.set(body, SEALED_BODY_OFFSET);
+      return frame;
     }
     let w = this.writer;
     if (w === undefined || w.capacity > RETAINED_FRAME_BUFFER_BYTES) {
       w = this.writer = new ByteWriter(64 * 1024);
     }
     w.reset();
-    w.ensure(FRAME_HEADER_BYTES + 1);
-    w.pos = FRAME_HEADER_BYTES + 1;
+    w.ensure(SEALED_BODY_OFFSET);
+    w.pos = SEALED_BODY_OFFSET;
     try {
       codec.encodeBatchInto(w, batch);
     } catch (e) {
       w.reset();
       throw e;
     }
-    const frame = w.written();
-    sealFrame(frame, FRAME_KIND.batch);
-    return frame;
+    w.ensure(tag);
+    w.pos += tag;
+    // ByteWriter's buffer is a plain ArrayBuffer (never shared).
+    return w.written() as Uint8Array<ArrayBuffer>;
   }
 
   private async writeBatch(batch: M[]): Promise<void> {
     const cfg = this.host;
-    let frame: Uint8Array;
+    const session = this.fc?.session;
+    if (session === undefined || this.stopped) {
+      this.drop(batch.length);
+      return;
+    }
+    let frame: Uint8Array<ArrayBuffer>;
     try {
-      frame = this.encodeBatchFrame(batch);
+      frame = this.encodeBatchFrame(batch, session.protection);
     } catch (e) {
       if (batch.length > 1) {
         // Find the bad message(s): encode the halves separately.
@@ -362,11 +379,13 @@ export class OutboundPeer<M> {
       return;
     }
     const fc = this.fc;
-    if (fc === undefined || this.stopped) {
+    if (fc === undefined || fc.session !== session || this.stopped) {
       this.drop(batch.length);
       return;
     }
     try {
+      // Sealed right before its write: sequence numbers follow the write order.
+      await session.send.seal(frame, FRAME_KIND.batch);
       await fc.writeRaw(frame);
       this.sent += batch.length;
       this.host.count("messagesSent", batch.length);

@@ -1,14 +1,26 @@
 /**
- * {@linkcode TcpTransport}: Raft messages over TCP with authenticated peers.
+ * {@linkcode TcpTransport}: Raft messages over TCP with authenticated peers
+ * and authenticated frames.
  *
  * - Each node dials every peer it sends to and uses that connection for its
  *   outbound traffic only; inbound connections (from peers that dialled it)
  *   are read-only. So a pair of nodes shares two connections, one per
  *   direction, and neither side ever waits for the other to send.
+ * - Every connection starts with the challenge–response handshake of
+ *   `handshake.ts`: both nodes prove the cluster secret, and a node with a
+ *   `clusterId` refuses a node that names another cluster
+ *   (`ClusterMismatchError`).
+ * - Every frame after the handshake is sealed (`frame_auth.ts`): a sequence
+ *   number and an HMAC-SHA-256 tag (or AES-256-GCM with `encryptFrames`)
+ *   under a key of that connection and direction, derived from the
+ *   handshake's nonces, ids and the cluster secret. A forged, altered,
+ *   replayed or reordered frame is dropped, its connection closed and the
+ *   error counted (`FRAME_AUTH_FAILED`); the node keeps serving. One tag
+ *   per batch frame, not per message.
  * - Frames are `[u32 length][u8 version][u32 crc32c][payload]` (see
- *   `frame.ts`); a frame over `maxFrameBytes` closes the connection before
- *   it is buffered, as does a bad checksum, version or payload — counted,
- *   logged, and the node keeps serving everyone else.
+ *   `frame.ts` and docs/wire_format.md); a frame over `maxFrameBytes`
+ *   closes the connection before it is buffered, as does a bad checksum,
+ *   version or payload — counted, logged, and the node keeps serving.
  * - Batched writes: `send` appends to the peer's bounded queue and returns;
  *   the peer's writer drains the whole queue into one frame and one write,
  *   so a burst of sends costs one system call.
@@ -16,9 +28,27 @@
  *   re-sends what matters; unbounded buffering behind a dead peer would not.
  * - Reconnect with exponential back-off (bounded, jittered); messages queued
  *   for a peer that cannot be reached are dropped rather than delivered late.
- * - Every connection starts with the challenge–response handshake of
- *   `handshake.ts`. Without a cluster secret the transport refuses to start
- *   unless `insecure: true` is given.
+ * - Handshake limits: inbound connections still in their handshake are
+ *   bounded in total (`maxPendingHandshakes`) and per source address
+ *   (`maxPendingHandshakesPerAddress`), and must finish within
+ *   `inboundHandshakeTimeoutMs` (2 s), so idle connections from one
+ *   address cannot keep real peers from reconnecting.
+ *
+ * **Insecure mode.** Without a cluster secret the transport refuses to
+ * start unless `insecure: true` is given, and then logs a warning. In
+ * insecure mode there is no authentication at all: **any host that can
+ * reach the listening port can act as any peer** — send votes,
+ * AppendEntries or TimeoutNow under any node id, push terms up, make itself
+ * leader and have forged entries applied — and anyone on the path can
+ * read and change every frame. Use it only on a network nobody else can
+ * reach (tests, a single machine).
+ *
+ * What a secret protects against, and what not: with a secret, a stranger
+ * cannot join or impersonate a node, and a proxy on the path cannot inject,
+ * replay, reorder or alter frames; it can still read them unless
+ * `encryptFrames` is set, and it can always delay or cut connections
+ * (Raft then sees a partition). Every node holding the secret is trusted
+ * fully: a node that has it can claim any node id of the cluster.
  *
  * @module
  */
@@ -46,6 +76,7 @@ import {
   type HandshakeConfig,
   importClusterSecret,
   listenerHandshake,
+  MAX_CLUSTER_ID_BYTES,
 } from "./handshake.ts";
 import {
   asTransportError,
@@ -75,8 +106,26 @@ export interface TcpTransportOptions<M> {
   codec: MessageCodec<M>;
   /** Shared cluster secret (≥ 16 bytes). Required unless `insecure` is true. */
   clusterSecret?: Uint8Array | string;
-  /** Run without authentication. Must be given explicitly when there is no secret. */
+  /**
+   * Run without authentication. Must be given explicitly when there is no
+   * secret; logs a warning at creation. Then any host that can reach the
+   * port can act as any peer, and frames are neither authenticated nor
+   * encrypted.
+   */
   insecure?: boolean;
+  /**
+   * This cluster's id (1–255 UTF-8 bytes). When both nodes of a connection
+   * have one and they differ, the handshake is refused with a
+   * `ClusterMismatchError` naming both. A node without one accepts any.
+   */
+  clusterId?: string;
+  /**
+   * Encrypt frames after the handshake (AES-256-GCM) instead of only
+   * authenticating them (HMAC-SHA-256). A connection is encrypted when
+   * either side asks. Needs a cluster secret.
+   * @default {false}
+   */
+  encryptFrames?: boolean;
   /** Socket backend: `"deno"` (default under Deno), `"node"` (default under Node), or your own. */
   backend?: "deno" | "node" | SocketBackend;
   /** Largest frame payload sent or accepted, bytes (default 16 MiB). */
@@ -87,10 +136,29 @@ export interface TcpTransportOptions<M> {
   maxBatchMessages?: number;
   /** Reconnect back-off: first delay and cap, ms (default 50 and 2000). */
   backoff?: { initialMs?: number; maxMs?: number };
-  /** Deadline for connect + handshake, ms (default 5000). */
+  /**
+   * Deadline for an outbound connect + handshake, ms.
+   * @default {5000}
+   */
   handshakeTimeoutMs?: number;
-  /** Most inbound connections in their handshake at once; more are closed (default 64). */
+  /**
+   * Deadline for an inbound connection to complete its handshake, ms; an
+   * idle or slow client is closed then.
+   * @default {2000}
+   */
+  inboundHandshakeTimeoutMs?: number;
+  /**
+   * Most inbound connections in their handshake at once; more are closed.
+   * @default {64}
+   */
   maxPendingHandshakes?: number;
+  /**
+   * Most inbound connections in their handshake at once from one source
+   * address (IP); more from that address are closed, so one host cannot
+   * take every handshake slot.
+   * @default {8}
+   */
+  maxPendingHandshakesPerAddress?: number;
   /** Uniform random numbers in `[0, 1)` for back-off jitter (default `Math.random`). */
   random?: () => number;
   /** Where refused peers and broken connections are reported (default: console; give it the server's logger). */
@@ -143,6 +211,8 @@ function emptyErrorCounts(): Record<TransportErrorCode, number> {
     FRAME_CHECKSUM_MISMATCH: 0,
     FRAME_VERSION_UNSUPPORTED: 0,
     FRAME_MALFORMED: 0,
+    FRAME_AUTH_FAILED: 0,
+    CLUSTER_MISMATCH: 0,
     HANDSHAKE_TIMEOUT: 0,
     CONNECTION_FAILED: 0,
     INSECURE_TRANSPORT: 0,
@@ -205,7 +275,9 @@ export class TcpTransport<M> implements RaftTransport<M> {
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
   private readonly handshakeTimeoutMs: number;
+  private readonly inboundHandshakeTimeoutMs: number;
   private readonly maxPendingHandshakes: number;
+  private readonly maxPendingHandshakesPerAddress: number;
   private readonly random: () => number;
   private readonly logger: Logger;
 
@@ -218,6 +290,8 @@ export class TcpTransport<M> implements RaftTransport<M> {
   private readonly inbound = new Set<InboundConn>();
   private readonly tasks = new Set<Promise<void>>();
   private pendingHandshakes = 0;
+  /** Inbound handshakes in progress by source address (IP). */
+  private readonly pendingByAddress = new Map<string, number>();
   private readonly counters: TransportCounters = {
     messagesSent: 0,
     messagesReceived: 0,
@@ -252,7 +326,10 @@ export class TcpTransport<M> implements RaftTransport<M> {
     this.backoffInitialMs = options.backoff?.initialMs ?? 50;
     this.backoffMaxMs = options.backoff?.maxMs ?? 2000;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
+    this.inboundHandshakeTimeoutMs = options.inboundHandshakeTimeoutMs ?? 2000;
     this.maxPendingHandshakes = options.maxPendingHandshakes ?? 64;
+    this.maxPendingHandshakesPerAddress =
+      options.maxPendingHandshakesPerAddress ?? 8;
     this.random = options.random ?? Math.random;
     const id = options.id;
     this.logger = options.logger ??
@@ -261,7 +338,17 @@ export class TcpTransport<M> implements RaftTransport<M> {
       localId: options.id,
       key,
       isKnownPeer: (peer) => this.outbound.has(peer),
+      clusterId: options.clusterId ?? "",
+      encryptFrames: options.encryptFrames === true,
     };
+    if (key === null) {
+      this.logger.warn(
+        `node ${id}: running INSECURE (no cluster secret): peers are not ` +
+          "authenticated and frames are neither authenticated nor encrypted; " +
+          `any host that can reach ${this.address} can act as any peer — ` +
+          "use --cluster-secret-file on any network others can reach",
+      );
+    }
     const peers = options.peers instanceof Map ? options.peers : new Map(
       Object.entries(options.peers ?? {}).map(([k, v]) => [Number(k), v]),
     );
@@ -284,11 +371,36 @@ export class TcpTransport<M> implements RaftTransport<M> {
         `node id must be a positive safe integer, got ${options.id}`,
       );
     }
+    if (options.clusterId !== undefined) {
+      const n = new TextEncoder().encode(options.clusterId).byteLength;
+      if (n === 0 || n > MAX_CLUSTER_ID_BYTES) {
+        throw new RangeError(
+          `clusterId must be 1-${MAX_CLUSTER_ID_BYTES} UTF-8 bytes, got ${n}`,
+        );
+      }
+    }
+    for (
+      const name of [
+        "handshakeTimeoutMs",
+        "inboundHandshakeTimeoutMs",
+        "maxPendingHandshakes",
+        "maxPendingHandshakesPerAddress",
+      ] as const
+    ) {
+      const v = options[name];
+      if (v !== undefined && !(Number.isFinite(v) && v > 0)) {
+        throw new RangeError(`${name} must be a positive number, got ${v}`);
+      }
+    }
     let key: CryptoKey | null = null;
     if (options.clusterSecret !== undefined) {
       key = await importClusterSecret(options.clusterSecret);
     } else if (options.insecure !== true) {
       throw new InsecureTransportError();
+    } else if (options.encryptFrames === true) {
+      throw new InsecureTransportError(
+        "encryptFrames needs a cluster secret to derive keys from; give clusterSecret",
+      );
     }
     const backend = await pickBackend(options.backend);
     const addr = typeof options.listen === "string"
@@ -457,17 +569,25 @@ export class TcpTransport<M> implements RaftTransport<M> {
         break;
       }
       this.counters.connectionsAccepted++;
-      if (this.pendingHandshakes >= this.maxPendingHandshakes) {
+      const source = sourceAddress(conn.remote);
+      const fromSource = this.pendingByAddress.get(source) ?? 0;
+      if (
+        this.pendingHandshakes >= this.maxPendingHandshakes ||
+        fromSource >= this.maxPendingHandshakesPerAddress
+      ) {
         this.counters.connectionsRefused++;
         await conn.close();
         continue;
       }
-      this.#spawn(this.serveInbound(conn));
+      // Counted here, before the next accept, so a flood cannot overshoot the limits.
+      this.pendingHandshakes++;
+      this.pendingByAddress.set(source, fromSource + 1);
+      this.#spawn(this.serveInbound(conn, source));
     }
   }
 
-  /** Authenticates one inbound connection, then reads its batches. */
-  private async serveInbound(conn: SocketConn): Promise<void> {
+  /** Authenticates one inbound connection (counted as pending by the accept loop), then reads its batches. */
+  private async serveInbound(conn: SocketConn, source: string): Promise<void> {
     const fc = new FramedConn(conn, HANDSHAKE_MAX_PAYLOAD);
     const entry: InboundConn = { fc, peerId: 0 };
     this.inbound.add(entry);
@@ -477,28 +597,35 @@ export class TcpTransport<M> implements RaftTransport<M> {
       bytesCounted = fc.bytesRead;
     };
     try {
-      this.pendingHandshakes++;
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
         void conn.close();
-      }, this.handshakeTimeoutMs);
+      }, this.inboundHandshakeTimeoutMs);
       try {
-        entry.peerId = await listenerHandshake(fc, this.handshake);
+        entry.peerId = (await listenerHandshake(fc, this.handshake)).peerId;
       } catch (e) {
         this.counters.connectionsRefused++;
         if (!this.closed) {
           if (timedOut) {
-            this.#record(new HandshakeTimeoutError(this.handshakeTimeoutMs), 0);
-          } else {this.#record(
+            this.#record(
+              new HandshakeTimeoutError(this.inboundHandshakeTimeoutMs),
+              0,
+            );
+          } else {
+            this.#record(
               asTransportError(e, 0, conn.remote),
               e instanceof TransportError ? e.peerId : 0,
-            );}
+            );
+          }
         }
         return;
       } finally {
         clearTimeout(timer);
         this.pendingHandshakes--;
+        const left = (this.pendingByAddress.get(source) ?? 1) - 1;
+        if (left > 0) this.pendingByAddress.set(source, left);
+        else this.pendingByAddress.delete(source);
       }
       if (this.closed) return;
       this.counters.handshakesCompleted++;
@@ -526,7 +653,7 @@ export class TcpTransport<M> implements RaftTransport<M> {
     while (!this.closed) {
       let frame;
       try {
-        frame = await fc.readFrame();
+        frame = await fc.readSealedFrame(peerId);
       } catch (e) {
         if (!this.closed && e instanceof TransportError) {
           this.#record(e, peerId);
@@ -596,4 +723,13 @@ export class TcpTransport<M> implements RaftTransport<M> {
 interface InboundConn {
   fc: FramedConn;
   peerId: number;
+}
+
+/** The source IP of a `host:port` remote address (the whole text if it does not parse). */
+function sourceAddress(remote: string): string {
+  try {
+    return parseAddress(remote).hostname;
+  } catch {
+    return remote;
+  }
 }
