@@ -120,7 +120,9 @@ export {
   WalLockedError,
   WalMissingSegmentError,
   WalPermissionError,
+  WalRepairRefusedError,
 } from "./src/log/wal/errors.ts";
+export type { CatchUp } from "./src/log/wal/format.ts";
 
 // Transports.
 export type {
