@@ -197,8 +197,73 @@ function recordBytes(keyBytes: number, value: Uint8Array): number {
   return 8 + keyBytes + value.byteLength;
 }
 
-/** Target size of a snapshot chunk. */
-const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Target size of a snapshot chunk: small enough that serializing one keeps
+ * the event loop free within a few milliseconds. One buffer is reused for
+ * every chunk (a chunk is valid until the next is asked for), so a 100+ MB
+ * snapshot makes no garbage that would drive V8 into full collections.
+ */
+const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+
+/** Snapshots up to this size are restored synchronously. */
+const RESTORE_IN_ONE_GO_BYTES = 8 * 1024 * 1024;
+/** Keys read between two yields while restoring a large snapshot. */
+const RESTORE_SLICE_KEYS = 5_000;
+
+/** Reads a snapshot's key records, a slice at a time. */
+class SnapshotReader {
+  readonly data = new Map<string, Uint8Array<ArrayBuffer>>();
+  total = 0;
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  readonly #count: number;
+  #read = 0;
+  #o: number;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // Skip the legacy section (an old snapshot's address book).
+    const o = 4 + this.#view.getUint32(0, true);
+    this.#count = this.#view.getUint32(o, true);
+    this.#o = o + 4;
+  }
+
+  get done(): boolean {
+    return this.#read >= this.#count;
+  }
+
+  /** Reads up to `keys` more records. */
+  read(keys: number): void {
+    const bytes = this.#bytes;
+    const v = this.#view;
+    let o = this.#o;
+    const end = Math.min(this.#count, this.#read + keys);
+    for (let i = this.#read; i < end; i++) {
+      const kl = v.getUint32(o, true);
+      const key = decodeKey(bytes, o + 4, o + 4 + kl);
+      o += 4 + kl;
+      const vl = v.getUint32(o, true);
+      // A copy per value: a value never pins the snapshot's buffer.
+      this.data.set(key, bytes.slice(o + 4, o + 4 + vl));
+      o += 4 + vl;
+      this.total += 8 + kl + vl;
+    }
+    this.#read = end;
+    this.#o = o;
+  }
+
+  /** Throws when bytes follow the last record. */
+  finish(): void {
+    if (this.#o !== this.#bytes.byteLength) {
+      throw new RangeError(
+        `kv snapshot: ${
+          this.#bytes.byteLength - this.#o
+        } bytes after the last key`,
+      );
+    }
+  }
+}
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -340,35 +405,35 @@ export class KvStateMachine implements StateMachine<KvResult> {
     };
   }
 
-  /** Replaces the state with a snapshot (empty bytes: empty store). */
-  restore(bytes: Uint8Array): void {
+  /**
+   * Replaces the state with a snapshot (empty bytes: empty store). A large
+   * snapshot (over 8 MiB) is read in slices with the event loop let run in
+   * between, and a Promise is returned; the new state replaces the old one
+   * only when all of it was read.
+   */
+  restore(bytes: Uint8Array): void | Promise<void> {
     this.#data.reset();
     this.#recordBytes = 0;
     if (bytes.byteLength === 0) return;
-    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    // Skip the legacy section (an old snapshot's address book).
-    let o = 4 + v.getUint32(0, true);
-    const n = v.getUint32(o, true);
-    o += 4;
-    const data = new Map<string, Uint8Array<ArrayBuffer>>();
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      const kl = v.getUint32(o, true);
-      const key = decodeKey(bytes, o + 4, o + 4 + kl);
-      o += 4 + kl;
-      const vl = v.getUint32(o, true);
-      // A copy per value: a value never pins the snapshot's buffer.
-      data.set(key, bytes.slice(o + 4, o + 4 + vl));
-      o += 4 + vl;
-      total += 8 + kl + vl;
+    const reader = new SnapshotReader(bytes);
+    if (bytes.byteLength <= RESTORE_IN_ONE_GO_BYTES) {
+      reader.read(Infinity);
+      this.#install(reader);
+      return;
     }
-    if (o !== bytes.byteLength) {
-      throw new RangeError(
-        `kv snapshot: ${bytes.byteLength - o} bytes after the last key`,
-      );
-    }
-    this.#data.reset(data);
-    this.#recordBytes = total;
+    return (async () => {
+      while (!reader.done) {
+        reader.read(RESTORE_SLICE_KEYS);
+        await yieldToEventLoop();
+      }
+      this.#install(reader);
+    })();
+  }
+
+  #install(reader: SnapshotReader): void {
+    reader.finish();
+    this.#data.reset(reader.data);
+    this.#recordBytes = reader.total;
   }
 }
 
@@ -393,10 +458,10 @@ async function* serialize(
       emitted += o;
       yield chunk.subarray(0, o);
       await yieldToEventLoop();
-      chunk = new Uint8Array(
-        Math.min(Math.max(SNAPSHOT_CHUNK_BYTES, need), byteLength - emitted),
-      );
-      view = new DataView(chunk.buffer);
+      if (need > chunk.byteLength) {
+        chunk = new Uint8Array(need); // one record larger than any chunk so far
+        view = new DataView(chunk.buffer);
+      }
       o = 0;
     }
     view.setUint32(o, kl, true);

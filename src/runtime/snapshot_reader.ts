@@ -58,7 +58,7 @@ export async function readSnapshotSource(
         }
         out.set(chunk, at);
       } else {
-        parts.push(chunk);
+        parts.push(chunk.slice()); // the view may reuse the chunk's buffer
       }
       at += chunk.byteLength;
       sinceYield += chunk.byteLength;

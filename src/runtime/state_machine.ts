@@ -90,7 +90,10 @@ export type SnapshotSource = Uint8Array | SnapshotView;
  * ```
  */
 export interface SnapshotView {
-  /** The serialized state, in order; called once. */
+  /**
+   * The serialized state, in order; called once. The reader is done with a
+   * chunk before it asks for the next, so a view may reuse one buffer.
+   */
   chunks(): Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
   /** The exact total size of the chunks, when known: the reader then allocates once. */
   readonly byteLength?: number;

@@ -245,3 +245,31 @@ Deno.test("kv put values never alias a larger buffer the command was read from",
   kv.apply({ index: 2, term: 1, kind: "normal", data: cmd });
   assert.deepEqual(kv.get("k"), new Uint8Array([1, 2, 3]));
 });
+
+Deno.test("kv state machine restores a large snapshot in slices, letting timers run, and only then replaces its state", async () => {
+  const a = new KvStateMachine();
+  const value = new Uint8Array(1000).fill(9);
+  for (let i = 0; i < 10_000; i++) {
+    a.apply({
+      index: i + 1,
+      term: 1,
+      kind: "normal",
+      data: encodeKvCommand({ op: "put", key: `k${i}`, value }),
+    });
+  }
+  const bytes = await readView(a.snapshot());
+  assert.ok(bytes.byteLength > 8 * 1024 * 1024);
+  const b = new KvStateMachine();
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 0);
+  try {
+    const pending = b.restore(bytes);
+    assert.ok(pending instanceof Promise, "a large restore is asynchronous");
+    await pending;
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(ticks > 0, "timers ran while restoring");
+  assert.equal(b.size, 10_000);
+  assert.deepEqual(b.get("k9999"), value);
+});
