@@ -14,6 +14,19 @@
  * | `DELETE /members/{id}` | remove a voter or learner |
  * | `POST /leader/transfer` | JSON `{"to"?: id}` (default: the most caught-up voter) |
  *
+ * With `auth` (a {@linkcode ClientAuth}), every request needs
+ * `Authorization: Bearer TOKEN` of a role high enough for its route
+ * (`read` < `write` < `admin`; see `requiredRole`): 401 with
+ * `WWW-Authenticate: Bearer` without a valid token, 403 for a role too low.
+ * Failures are logged with the client address and counted
+ * (`raft_http_auth_failures_total{reason}`). A follower forwards the
+ * client's `Authorization` header and the leader checks it again.
+ *
+ * Limits: a body over `maxBodyBytes` is 413; one that would take the bytes
+ * buffered over all requests past `maxInflightBytes` is 503 `OVERLOADED`
+ * at once; one not complete `bodyTimeoutMs` after the request arrived is
+ * 408 `BODY_TIMEOUT` (and the connection is closed).
+ *
  * Keys are the URL path after `/kv/`, percent-decoded, 1..1024 UTF-8 bytes.
  * Bodies are limited to 1 MiB by default (413). Errors are JSON
  * `{"error": {"code", "message", "leaderId"?, "members"?}}`; the status of a

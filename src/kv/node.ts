@@ -100,6 +100,8 @@ export interface KvNodeOptions {
    * cluster (give joiners the cluster's id, shown on `GET /status`).
    */
   clusterId?: string;
+  /** Encrypt peer frames (AES-256-GCM) as well as authenticating them (`--encrypt-frames`; needs a secret). @default {false} */
+  encryptFrames?: boolean;
   /** Client tokens and roles (`--auth-tokens-file`); without them the API is open. */
   authTokens?: ClientToken[];
   /** Serve the client API beyond loopback without tokens (`--insecure-client-api`). @default {false} */
@@ -183,6 +185,7 @@ Required:
                               the founders, dialled only until the configuration arrives
   --cluster-secret-file FILE  shared secret (>= 16 bytes; e.g. openssl rand -hex 32 > FILE)
   --insecure                  run without peer authentication instead (explicit opt-in)
+  --encrypt-frames            encrypt peer frames (AES-256-GCM), not only authenticate them (MAC)
 
 Options:
   --http HOST:PORT            client HTTP API address (default 127.0.0.1:(8000+id)). Beyond
@@ -331,6 +334,7 @@ export function parseServeArgs(
     maxBodyBytes: 1024 * 1024,
     quiet: false,
     insecureClientApi: false,
+    encryptFrames: false,
     maxInflightBytes: 64 * 1024 * 1024,
     bodyTimeoutMs: 10_000,
     headerTimeoutMs: 10_000,
@@ -431,6 +435,9 @@ export function parseServeArgs(
       case "--auth-tokens-file":
         authTokensFile = file("--auth-tokens-file", value());
         break;
+      case "--encrypt-frames":
+        o.encryptFrames = true;
+        break;
       case "--insecure-client-api":
         o.insecureClientApi = true;
         break;
@@ -479,6 +486,11 @@ export function parseServeArgs(
   if (secretFile !== undefined && o.insecure) {
     throw new UsageError(
       "give either --cluster-secret-file or --insecure, not both",
+    );
+  }
+  if (o.encryptFrames && o.insecure) {
+    throw new UsageError(
+      "--encrypt-frames needs --cluster-secret-file (frames are keyed by the secret)",
     );
   }
   if ((certFile === undefined) !== (keyFile === undefined)) {
@@ -771,6 +783,7 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
       codec: raftMessageCodec,
       clusterSecret: options.clusterSecret,
       clusterId: peerClusterId,
+      encryptFrames: options.encryptFrames === true,
       insecure: options.insecure,
       logger,
     });
