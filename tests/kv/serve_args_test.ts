@@ -176,3 +176,18 @@ Deno.test("serve flags: TLS, cluster id and HTTP limits", () => {
     ]
   ) assert.ok(help.includes(flag), `--help lists ${flag}`);
 });
+
+Deno.test("serve flags: --encrypt-frames needs a cluster secret", () => {
+  const o = parseServeArgs([
+    ...base,
+    "--cluster-secret-file",
+    "s",
+    "--encrypt-frames",
+  ]);
+  assert.ok(o !== "help");
+  assert.equal(o.encryptFrames, true);
+  assert.throws(
+    () => parseServeArgs([...base, "--insecure", "--encrypt-frames"]),
+    /--encrypt-frames needs --cluster-secret-file/,
+  );
+});
