@@ -117,12 +117,14 @@ export {
   WalFailedError,
   WalFormatError,
   type WalFormatReason,
+  WalIdentityError,
   WalLockedError,
   WalMissingSegmentError,
   WalPermissionError,
   WalRepairRefusedError,
 } from "./src/log/wal/errors.ts";
 export type { CatchUp } from "./src/log/wal/format.ts";
+export type { WalIdentity } from "./src/log/wal/identity.ts";
 
 // Transports.
 export type {

@@ -12,7 +12,7 @@ import { RaftIoError } from "../errors.ts";
 import { parseAddress } from "../transport/tcp/socket.ts";
 import { isLoopbackHost } from "./http_api.ts";
 import {
-  loadSecret,
+  loadServeFiles,
   parseServeArgs,
   serveUsage,
   startKvNode,
@@ -66,23 +66,38 @@ export async function runServeCli(args: string[]): Promise<number> {
       `[node ${id}] warning: --insecure: peers are not authenticated; anyone who reaches ${options.listen} can join or impersonate a node`,
     );
   }
-  if (!isLoopbackHost(parseAddress(options.http).hostname)) {
+  const exposed = !isLoopbackHost(parseAddress(options.http).hostname);
+  if (exposed && options.authTokensFile === undefined) {
+    // Only reachable with --insecure-client-api (parseServeArgs refuses otherwise).
     console.warn(
-      `[node ${id}] warning: the client API on ${options.http} has no authentication: anyone who reaches it can read, write, change membership and transfer leadership; keep it on loopback or behind a trusted proxy`,
+      `[node ${id}] warning: --insecure-client-api: the client API on ${options.http} has no authentication: anyone who reaches it can read, write, change membership and transfer leadership`,
+    );
+  } else if (exposed && options.certFile === undefined) {
+    console.warn(
+      `[node ${id}] warning: the client API on ${options.http} is plain HTTP: bearer tokens and values cross the network unencrypted; give --cert-file and --key-file`,
     );
   }
   let node;
   try {
-    const clusterSecret = options.secretFile === undefined
-      ? undefined
-      : await loadSecret(options.secretFile);
-    node = await startKvNode({ ...options, clusterSecret });
+    let files;
+    try {
+      files = await loadServeFiles(options);
+    } catch (e) {
+      if (e instanceof UsageError) {
+        console.error(`error: ${e.message}`);
+        return 2;
+      }
+      throw e;
+    }
+    node = await startKvNode({ ...options, ...files });
   } catch (e) {
     console.error(`[node ${id}] fatal: could not start: ${describe(e)}`);
     return 1;
   }
   console.log(
-    `node ${id} ready: raft ${node.transport.address} http http://${node.http.address}`,
+    `node ${id} ready: raft ${node.transport.address} http ${
+      options.certFile === undefined ? "http" : "https"
+    }://${node.http.address}`,
   );
   const running = node;
   return await new Promise<number>((resolve) => {

@@ -14,6 +14,19 @@
  * | `DELETE /members/{id}` | remove a voter or learner |
  * | `POST /leader/transfer` | JSON `{"to"?: id}` (default: the most caught-up voter) |
  *
+ * With `auth` (a {@linkcode ClientAuth}), every request needs
+ * `Authorization: Bearer TOKEN` of a role high enough for its route
+ * (`read` < `write` < `admin`; see `requiredRole`): 401 with
+ * `WWW-Authenticate: Bearer` without a valid token, 403 for a role too low.
+ * Failures are logged with the client address and counted
+ * (`raft_http_auth_failures_total{reason}`). A follower forwards the
+ * client's `Authorization` header and the leader checks it again.
+ *
+ * Limits: a body over `maxBodyBytes` is 413; one that would take the bytes
+ * buffered over all requests past `maxInflightBytes` is 503 `OVERLOADED`
+ * at once; one not complete `bodyTimeoutMs` after the request arrived is
+ * 408 `BODY_TIMEOUT` (and the connection is closed).
+ *
  * Keys are the URL path after `/kv/`, percent-decoded, 1..1024 UTF-8 bytes.
  * Bodies are limited to 1 MiB by default (413). Errors are JSON
  * `{"error": {"code", "message", "leaderId"?, "members"?}}`; the status of a
@@ -65,6 +78,12 @@ import type { RaftServer } from "../runtime/raft_server.ts";
 import { CatchUpTimeoutError } from "../runtime/errors.ts";
 import type { ReadConsistency } from "../runtime/server_types.ts";
 import { parseAddress } from "../transport/tcp/socket.ts";
+import type { Logger } from "../logger.ts";
+import {
+  type AuthFailureReason,
+  type ClientAuth,
+  requiredRole,
+} from "./auth.ts";
 import { renderMetrics } from "./metrics_text.ts";
 import {
   encodeKvCommand,
@@ -89,6 +108,40 @@ export interface KvHttpApiOptions {
   maxBodyBytes?: number;
   /** Extra Prometheus lines appended to `/metrics` (e.g. transport error counts). */
   extraMetrics?: () => string;
+  /**
+   * Bearer tokens and their roles: with it every request needs
+   * `Authorization: Bearer TOKEN` of a role high enough for the route
+   * (401 without a valid token, 403 for a role too low). Without it the
+   * API is open (keep it on loopback).
+   */
+  auth?: ClientAuth;
+  /** Where authentication failures and other API events are logged. */
+  logger?: Logger;
+  /** Shown on `/status` as `insecure`: the peers of this node are not authenticated. @default {false} */
+  insecure?: boolean;
+  /** Shown on `/status` as `clusterId`. */
+  clusterId?: string;
+  /** Scheme of the other nodes' client URLs (all nodes of a cluster serve the same). @default {"http"} */
+  scheme?: "http" | "https";
+  /**
+   * Most request body bytes buffered at once over all requests; a body
+   * that would go past it is answered 503 `OVERLOADED` at once.
+   * @default {67108864}
+   */
+  maxInflightBytes?: number;
+  /**
+   * Deadline for reading a whole request body, ms, counted from the
+   * request's arrival; a body still incomplete then is answered 408
+   * `BODY_TIMEOUT` and its connection dropped.
+   * @default {10000}
+   */
+  bodyTimeoutMs?: number;
+}
+
+/** Per-request facts the server knows and the handler does not. */
+export interface KvRequestInfo {
+  /** The client's address, `host:port`, for logs. */
+  remoteAddr?: string;
 }
 
 const FORWARDED_HEADER = "x-raft-forwarded";
@@ -285,6 +338,26 @@ export class KvHttpApi {
   private readonly maxBodyBytes: number;
   private readonly extraMetrics: (() => string) | undefined;
   private readonly counters = { requests: 0, forwarded: 0, errors: 0 };
+  readonly #auth: ClientAuth | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #insecure: boolean;
+  readonly #clusterId: string | undefined;
+  readonly #scheme: "http" | "https";
+  readonly #maxInflightBytes: number;
+  readonly #bodyTimeoutMs: number;
+  readonly #authFailures: Record<AuthFailureReason, number> = {
+    missing: 0,
+    malformed: 0,
+    unknown_token: 0,
+    forbidden: 0,
+  };
+  #inflightBytes = 0;
+  #overloaded = 0;
+  #bodyTimeouts = 0;
+  /** Body bytes each request holds in `#inflightBytes`, released when it is answered. */
+  readonly #reserved = new WeakMap<Request, number>();
+  /** When each request arrived (`performance.now()`), for the body deadline. */
+  readonly #arrived = new WeakMap<Request, number>();
 
   /**
    * Creates the handler.
@@ -299,6 +372,18 @@ export class KvHttpApi {
     this.maxKeyBytes = options.maxKeyBytes ?? 1024;
     this.maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
     this.extraMetrics = options.extraMetrics;
+    this.#auth = options.auth;
+    this.#logger = options.logger;
+    this.#insecure = options.insecure ?? false;
+    this.#clusterId = options.clusterId;
+    this.#scheme = options.scheme ?? "http";
+    this.#maxInflightBytes = options.maxInflightBytes ?? 64 * 1024 * 1024;
+    this.#bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
+  }
+
+  /** Request body bytes buffered right now, over all requests. */
+  get inflightBytes(): number {
+    return this.#inflightBytes;
   }
 
   /**
@@ -309,13 +394,27 @@ export class KvHttpApi {
     const meta = this.server.status().membership.nodes[id]?.metadata;
     const addr = checkedAddress(meta, MAX_METADATA_BYTES) ??
       this.httpAddresses.get(id);
-    return addr === undefined || addr === "" ? undefined : `http://${addr}`;
+    return addr === undefined || addr === ""
+      ? undefined
+      : `${this.#scheme}://${addr}`;
   }
 
-  /** Handles one request. Never throws. */
-  async handle(req: Request): Promise<Response> {
+  /**
+   * Handles one request. Never throws.
+   *
+   * @param req the request
+   * @param info what the server knows about it (the client's address, for logs)
+   * @returns the response
+   */
+  async handle(req: Request, info: KvRequestInfo = {}): Promise<Response> {
     this.counters.requests++;
+    this.#arrived.set(req, performance.now());
     try {
+      const refused = this.#authenticate(req, info);
+      if (refused !== undefined) {
+        await req.body?.cancel().catch(() => {});
+        return refused;
+      }
       return await this.#route(req);
     } catch (e) {
       this.counters.errors++;
@@ -323,11 +422,83 @@ export class KvHttpApi {
       if (err.code === "NOT_LEADER") return this.#notLeader(req, err);
       return errorResponse(
         err,
-        HTTP_STATUS_BY_CODE[err.code]?.retry === true
+        err.status === 408
+          ? { connection: "close" }
+          : HTTP_STATUS_BY_CODE[err.code]?.retry === true
           ? { "retry-after": "1" }
           : {},
       );
+    } finally {
+      const held = this.#reserved.get(req);
+      if (held !== undefined) {
+        this.#inflightBytes -= held;
+        this.#reserved.delete(req);
+      }
     }
+  }
+
+  /** Undefined when the request may go on; else its 401 or 403. */
+  #authenticate(req: Request, info: KvRequestInfo): Response | undefined {
+    if (this.#auth === undefined) return undefined;
+    const { path } = splitUrl(req.url);
+    const needed = requiredRole(req.method, path);
+    const r = this.#auth.check(req.headers.get("authorization"), needed);
+    if (r.ok) return undefined;
+    this.#authFailures[r.reason]++;
+    this.#logger?.warn(
+      `client auth failure (${r.reason}) from ${
+        info.remoteAddr ?? "unknown"
+      }: ${req.method} ${path}${
+        r.reason === "forbidden" ? ` needs role ${needed}` : ""
+      }`,
+    );
+    if (r.status === 403) {
+      return errorResponse(
+        new HttpError(
+          403,
+          "FORBIDDEN",
+          `${req.method} ${path} needs a token of role ${needed} or higher`,
+        ),
+      );
+    }
+    const challenge = r.reason === "missing"
+      ? 'Bearer realm="raft-io"'
+      : 'Bearer realm="raft-io", error="invalid_token"';
+    return errorResponse(
+      new HttpError(
+        401,
+        "UNAUTHORIZED",
+        r.reason === "missing"
+          ? "this node needs Authorization: Bearer TOKEN"
+          : "the bearer token is not valid",
+      ),
+      { "www-authenticate": challenge },
+    );
+  }
+
+  /** Prometheus lines of the API's own counters (auth failures, in-flight bytes). */
+  #apiMetrics(): string {
+    const lines = [
+      "# HELP raft_http_auth_failures_total Client requests refused by authentication (401) or authorization (403), by reason.",
+      "# TYPE raft_http_auth_failures_total counter",
+    ];
+    for (const [reason, n] of Object.entries(this.#authFailures)) {
+      lines.push(`raft_http_auth_failures_total{reason="${reason}"} ${n}`);
+    }
+    lines.push(
+      "# HELP raft_http_inflight_body_bytes Request body bytes buffered now.",
+      "# TYPE raft_http_inflight_body_bytes gauge",
+      `raft_http_inflight_body_bytes ${this.#inflightBytes}`,
+      "# HELP raft_http_overloaded_total Requests answered 503 because the in-flight body bytes were at their bound.",
+      "# TYPE raft_http_overloaded_total counter",
+      `raft_http_overloaded_total ${this.#overloaded}`,
+      "# HELP raft_http_body_timeouts_total Requests answered 408 because the body did not arrive in time.",
+      "# TYPE raft_http_body_timeouts_total counter",
+      `raft_http_body_timeouts_total ${this.#bodyTimeouts}`,
+    );
+    const extra = this.extraMetrics?.();
+    if (extra) lines.push(extra);
+    return lines.join("\n");
   }
 
   async #route(req: Request): Promise<Response> {
@@ -362,7 +533,12 @@ export class KvHttpApi {
     if (path === "/leader" && method === "GET") return this.#leader();
     if (path === "/metrics" && method === "GET") {
       return new Response(
-        renderMetrics(this.server, this.kv, this.counters, this.extraMetrics),
+        renderMetrics(
+          this.server,
+          this.kv,
+          this.counters,
+          () => this.#apiMetrics(),
+        ),
         {
           headers: { "content-type": "text/plain; version=0.0.4" },
         },
@@ -407,11 +583,16 @@ export class KvHttpApi {
     return key;
   }
 
+  /**
+   * Reads the body within the limits: at most `maxBodyBytes` (413), within
+   * the in-flight bound over all requests (503 `OVERLOADED`, at once when
+   * the declared length would pass it), before the body deadline (408).
+   */
   async #body(req: Request): Promise<Uint8Array<ArrayBuffer>> {
     const length = req.headers.get("content-length");
     const declared = length === null ? 0 : Number(length);
     if (declared > this.maxBodyBytes) {
-      await req.body?.cancel();
+      await req.body?.cancel().catch(() => {});
       throw new HttpError(
         413,
         "BODY_TOO_LARGE",
@@ -419,26 +600,63 @@ export class KvHttpApi {
       );
     }
     if (req.body === null) return new Uint8Array(0);
-    if (length !== null) {
-      // The runtime enforces the declared length: read it in one piece.
-      return new Uint8Array(await req.arrayBuffer());
-    }
-    const chunks: Uint8Array<ArrayBuffer>[] = [];
-    let size = 0;
-    const reader = req.body.getReader();
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > this.maxBodyBytes) {
-        await reader.cancel();
+    const reserve = (n: number) => {
+      if (this.#inflightBytes + n > this.#maxInflightBytes) {
+        this.#overloaded++;
         throw new HttpError(
-          413,
-          "BODY_TOO_LARGE",
-          `the body exceeds the limit of ${this.maxBodyBytes} bytes`,
+          503,
+          "OVERLOADED",
+          `this node is buffering ${this.#inflightBytes} request bytes, its bound (--max-inflight-bytes ${this.#maxInflightBytes}); retry shortly`,
         );
       }
-      chunks.push(value);
+      this.#inflightBytes += n;
+      this.#reserved.set(req, (this.#reserved.get(req) ?? 0) + n);
+    };
+    const reader = req.body.getReader();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const started = this.#arrived.get(req) ?? performance.now();
+    const left = this.#bodyTimeoutMs - (performance.now() - started);
+    const deadline = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), Math.max(0, left));
+    });
+    const chunks: Uint8Array<ArrayBuffer>[] = [];
+    let size = 0;
+    try {
+      // Reserve the declared length up front so a burst is refused before
+      // anything is buffered.
+      reserve(declared);
+      let reserved = declared;
+      while (true) {
+        const r = await Promise.race([reader.read(), deadline]);
+        if (r === "timeout") {
+          this.#bodyTimeouts++;
+          throw new HttpError(
+            408,
+            "BODY_TIMEOUT",
+            `the body did not arrive within ${this.#bodyTimeoutMs} ms`,
+          );
+        }
+        if (r.done) break;
+        const value = r.value as Uint8Array<ArrayBuffer>;
+        size += value.byteLength;
+        if (size > this.maxBodyBytes) {
+          throw new HttpError(
+            413,
+            "BODY_TOO_LARGE",
+            `the body exceeds the limit of ${this.maxBodyBytes} bytes`,
+          );
+        }
+        if (size > reserved) {
+          reserve(size - reserved);
+          reserved = size;
+        }
+        chunks.push(value);
+      }
+    } catch (e) {
+      reader.cancel().catch(() => {});
+      throw e;
+    } finally {
+      clearTimeout(timer);
     }
     if (chunks.length === 1) return chunks[0];
     const out = new Uint8Array(size);
@@ -628,6 +846,10 @@ export class KvHttpApi {
       };
       const ct = req.headers.get("content-type");
       if (ct !== null) headers["content-type"] = ct;
+      // The leader checks the client's own token again (every node is
+      // given the same tokens file), so a forward never widens access.
+      const authorization = req.headers.get("authorization");
+      if (authorization !== null) headers["authorization"] = authorization;
       const res = await fetch(target, {
         method: req.method,
         headers,
@@ -638,7 +860,14 @@ export class KvHttpApi {
         signal: AbortSignal.timeout(15_000),
       });
       const out = new Headers();
-      for (const h of ["content-type", "location", "retry-after"]) {
+      for (
+        const h of [
+          "content-type",
+          "location",
+          "retry-after",
+          "www-authenticate",
+        ]
+      ) {
         const v = res.headers.get(h);
         if (v !== null) out.set(h, v);
       }
@@ -697,6 +926,9 @@ export class KvHttpApi {
       snapshotIndex: st.snapshotIndex,
       leaderReady: st.leaderReady,
       removed: st.removed,
+      insecure: this.#insecure,
+      clusterId: this.#clusterId ?? null,
+      clientAuth: this.#auth !== undefined,
       membership: st.membership,
       peers,
       keys: this.kv.size,
@@ -993,8 +1225,20 @@ export interface KvHttpServer {
   shutdown(): Promise<void>;
 }
 
+/** TLS of the client API: PEM certificate chain and private key. */
+export interface KvHttpTls {
+  /** PEM certificate (chain). */
+  cert: string;
+  /** PEM private key. */
+  key: string;
+}
+
 /**
- * Serves `api` with `Deno.serve` on `hostname:port` (port 0: any free port).
+ * Serves `api` with `Deno.serve` on `hostname:port` (port 0: any free
+ * port); with `tls`, over HTTPS (`Deno.serve`'s `cert` and `key`).
+ * `Deno.serve` has no header or idle timeout settings: the body deadline
+ * and the in-flight bound of {@linkcode KvHttpApi} apply; for header and
+ * idle limits run the node on `node:http` or behind a proxy.
  *
  * @example
  * ```ts ignore
@@ -1006,12 +1250,25 @@ export interface KvHttpServer {
 export function serveKvHttp(
   api: KvHttpApi,
   addr: { hostname: string; port: number },
+  tls?: KvHttpTls,
 ): KvHttpServer {
-  const server = Deno.serve({
-    hostname: addr.hostname,
-    port: addr.port,
-    onListen: () => {},
-  }, (req) => api.handle(req));
+  const handler = (req: Request, info: Deno.ServeHandlerInfo) => {
+    const r = info.remoteAddr as Deno.NetAddr;
+    return api.handle(req, { remoteAddr: `${r.hostname}:${r.port}` });
+  };
+  const server = tls === undefined
+    ? Deno.serve({
+      hostname: addr.hostname,
+      port: addr.port,
+      onListen: () => {},
+    }, handler)
+    : Deno.serve({
+      hostname: addr.hostname,
+      port: addr.port,
+      cert: tls.cert,
+      key: tls.key,
+      onListen: () => {},
+    }, handler);
   const a = server.addr as Deno.NetAddr;
   const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
   return {

@@ -32,16 +32,33 @@ export {
   KvHttpApi,
   type KvHttpApiOptions,
   type KvHttpServer,
+  type KvHttpTls,
+  type KvRequestInfo,
   serveKvHttp,
 } from "./http_api.ts";
-export { serveKvHttpNode } from "./node_http.ts";
+export { type KvHttpNodeLimits, serveKvHttpNode } from "./node_http.ts";
+export {
+  type AuthFailureReason,
+  type AuthResult,
+  CLIENT_ROLES,
+  ClientAuth,
+  type ClientRole,
+  type ClientToken,
+  MIN_TOKEN_LENGTH,
+  parseAuthTokens,
+  requiredRole,
+} from "./auth.ts";
 export { runServeCli } from "./cli.ts";
 export {
+  defaultClusterId,
   type KvNode,
   type KvNodeOptions,
+  loadAuthTokens,
   loadSecret,
+  loadServeFiles,
   parseServeArgs,
   SERVE_USAGE,
+  type ServeFiles,
   serveUsage,
   startKvNode,
   UsageError,

@@ -27,11 +27,15 @@ import { raftMessageCodec } from "../transport/raft_codec.ts";
 import { TcpTransport } from "../transport/tcp/tcp_transport.ts";
 import { parseAddress } from "../transport/tcp/socket.ts";
 import {
+  isLoopbackHost,
   KvHttpApi,
   type KvHttpServer,
+  type KvHttpTls,
   MAX_MEMBER_ID,
   serveKvHttp,
 } from "./http_api.ts";
+import { ClientAuth, type ClientToken, parseAuthTokens } from "./auth.ts";
+import { createHash } from "node:crypto";
 import { serveKvHttpNode } from "./node_http.ts";
 import { readFile } from "node:fs/promises";
 import { type KvResult, KvStateMachine } from "./kv_state_machine.ts";
@@ -86,6 +90,46 @@ export interface KvNodeOptions {
   httpBackend?: "deno" | "node";
   /** Where the node logs (default: the console, prefixed `[node N]`, at `info`, or `warn` with `quiet`); shared by the server and the transport. */
   logger?: Logger;
+  /**
+   * The cluster's id (`--cluster-id`): recorded in the data folder and
+   * named in every transport handshake, so a node never starts on another
+   * cluster's folder and peers of another cluster are refused. Default:
+   * derived from the sorted `peers` ({@linkcode defaultClusterId}), which
+   * every founder given the same `--peer` list agrees on; a joiner without
+   * it records that value for its own folder but does not check its peers'
+   * cluster (give joiners the cluster's id, shown on `GET /status`).
+   */
+  clusterId?: string;
+  /** Encrypt peer frames (AES-256-GCM) as well as authenticating them (`--encrypt-frames`; needs a secret). @default {false} */
+  encryptFrames?: boolean;
+  /** Client tokens and roles (`--auth-tokens-file`); without them the API is open. */
+  authTokens?: ClientToken[];
+  /** Serve the client API beyond loopback without tokens (`--insecure-client-api`). @default {false} */
+  insecureClientApi?: boolean;
+  /** HTTPS certificate and key for the client API (`--cert-file`, `--key-file`). */
+  tls?: KvHttpTls;
+  /** Most request body bytes buffered at once (`--max-inflight-bytes`). @default {67108864} */
+  maxInflightBytes?: number;
+  /** Deadline for a whole request body, ms (`--body-timeout-ms`). @default {10000} */
+  bodyTimeoutMs?: number;
+  /** node:http: deadline for the request headers, ms (`--header-timeout-ms`). @default {10000} */
+  headerTimeoutMs?: number;
+  /** node:http: deadline for a whole request, ms (`--request-timeout-ms`). @default {30000} */
+  requestTimeoutMs?: number;
+  /** node:http: idle keep-alive connections close after this, ms (`--idle-timeout-ms`). @default {5000} */
+  idleTimeoutMs?: number;
+}
+
+/** Files named by flags, read by {@linkcode loadServeFiles}. */
+export interface ServeFiles {
+  /** `--cluster-secret-file`. */
+  secretFile: string | undefined;
+  /** `--auth-tokens-file`. */
+  authTokensFile: string | undefined;
+  /** `--cert-file`. */
+  certFile: string | undefined;
+  /** `--key-file`. */
+  keyFile: string | undefined;
 }
 
 /** A bad command line; the message says what to fix. */
@@ -141,23 +185,50 @@ Required:
                               the founders, dialled only until the configuration arrives
   --cluster-secret-file FILE  shared secret (>= 16 bytes; e.g. openssl rand -hex 32 > FILE)
   --insecure                  run without peer authentication instead (explicit opt-in)
+  --encrypt-frames            encrypt peer frames (AES-256-GCM), not only authenticate them (MAC)
 
 Options:
-  --http HOST:PORT            client HTTP API address (default 127.0.0.1:(8000+id)); it has no
-                              authentication: keep it on loopback or a trusted network
+  --http HOST:PORT            client HTTP API address (default 127.0.0.1:(8000+id)). Beyond
+                              loopback it needs --auth-tokens-file (or --insecure-client-api)
   --listen HOST:PORT          Raft listen address (default: this node's --peer entry)
   --peer-http ID=HOST:PORT    client address of a founding member (recorded in the bootstrap
                               configuration; give every founder the same ones)
   --join                      start as a new, non-voting node; add it with POST /members
+  --cluster-id NAME           the cluster's id, recorded in the data folder and checked in every
+                              peer handshake (default: derived from the sorted --peer list, so
+                              founders agree; give joiners the id GET /status shows)
   --tick-ms MS                Raft tick (default 100)
   --election-ticks N          election timeout in ticks (default 10)
   --snapshot-entries N        snapshot after N applied entries (default 100000; 0: never)
   --snapshot-bytes N          snapshot after N applied bytes (default 67108864; 0: never)
   --compaction-lag N          entries kept below a snapshot (default 1000)
   --redirect                  followers answer writes with 307 instead of forwarding them
-  --max-body-bytes N          largest HTTP body (default 1048576)
   --quiet                     log warnings only
   --help                      this text
+
+Client API security:
+  --auth-tokens-file FILE     one "ROLE TOKEN" per line (roles read < write < admin; tokens >= 16
+                              chars; # comments). Clients send Authorization: Bearer TOKEN; 401
+                              without a valid token, 403 for a role too low. read: GET /kv,
+                              /status, /leader, /metrics; write: PUT, DELETE, CAS; admin:
+                              /members, /leader/transfer. Give every node the same file
+  --insecure-client-api       allow --http beyond loopback without tokens (anyone who reaches it
+                              can read, write, change membership)
+  --cert-file FILE            PEM certificate: serve the client API over HTTPS (with --key-file)
+  --key-file FILE             PEM private key of --cert-file
+
+Limits (keep a node serving under abuse):
+  --max-body-bytes N          largest request body (default 1048576; 413 beyond)
+  --max-inflight-bytes N      request body bytes buffered at once over all requests (default
+                              67108864); a body that would pass it is answered 503 at once
+  --body-timeout-ms MS        a request body must arrive within MS of the request (default 10000;
+                              408 and the connection is closed)
+  --header-timeout-ms MS      node:http only: headers must arrive within MS (default 10000)
+  --request-timeout-ms MS     node:http only: the whole request within MS (default 30000)
+  --idle-timeout-ms MS        node:http only: idle keep-alive connections close after MS
+                              (default 5000)
+  Deno.serve has no header or idle timeout settings; the body deadline and the in-flight
+  bound apply on both. Peer handshakes are bounded by the transport (in total and per source).
 
 Example (three nodes, one per terminal):
   openssl rand -hex 32 > /tmp/raft.secret
@@ -239,12 +310,16 @@ function idAddress(flag: string, text: string | undefined): [number, string] {
  */
 export function parseServeArgs(
   args: string[],
-): (KvNodeOptions & { secretFile: string | undefined }) | "help" {
+): (KvNodeOptions & ServeFiles) | "help" {
   let id: number | undefined;
   let dataDir: string | undefined;
   let http: string | undefined;
   let listen: string | undefined;
   let secretFile: string | undefined;
+  let authTokensFile: string | undefined;
+  let certFile: string | undefined;
+  let keyFile: string | undefined;
+  let clusterId: string | undefined;
   const peers = new Map<number, string>();
   const peerHttp = new Map<number, string>();
   const o = {
@@ -258,6 +333,17 @@ export function parseServeArgs(
     forward: "proxy" as "proxy" | "redirect",
     maxBodyBytes: 1024 * 1024,
     quiet: false,
+    insecureClientApi: false,
+    encryptFrames: false,
+    maxInflightBytes: 64 * 1024 * 1024,
+    bodyTimeoutMs: 10_000,
+    headerTimeoutMs: 10_000,
+    requestTimeoutMs: 30_000,
+    idleTimeoutMs: 5_000,
+  };
+  const file = (flag: string, v: string | undefined): string => {
+    if (!v) throw new UsageError(`${flag} needs a file`);
+    return v;
   };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -336,6 +422,46 @@ export function parseServeArgs(
       case "--quiet":
         o.quiet = true;
         break;
+      case "--cluster-id": {
+        clusterId = value();
+        const n = clusterId === undefined
+          ? 0
+          : new TextEncoder().encode(clusterId).byteLength;
+        if (n === 0 || n > 255) {
+          throw new UsageError("--cluster-id needs a name of 1..255 bytes");
+        }
+        break;
+      }
+      case "--auth-tokens-file":
+        authTokensFile = file("--auth-tokens-file", value());
+        break;
+      case "--encrypt-frames":
+        o.encryptFrames = true;
+        break;
+      case "--insecure-client-api":
+        o.insecureClientApi = true;
+        break;
+      case "--cert-file":
+        certFile = file("--cert-file", value());
+        break;
+      case "--key-file":
+        keyFile = file("--key-file", value());
+        break;
+      case "--max-inflight-bytes":
+        o.maxInflightBytes = positiveInt("--max-inflight-bytes", value());
+        break;
+      case "--body-timeout-ms":
+        o.bodyTimeoutMs = positiveInt("--body-timeout-ms", value());
+        break;
+      case "--header-timeout-ms":
+        o.headerTimeoutMs = positiveInt("--header-timeout-ms", value());
+        break;
+      case "--request-timeout-ms":
+        o.requestTimeoutMs = positiveInt("--request-timeout-ms", value());
+        break;
+      case "--idle-timeout-ms":
+        o.idleTimeoutMs = positiveInt("--idle-timeout-ms", value());
+        break;
       default:
         throw new UsageError(
           `unknown flag ${JSON.stringify(arg)} (see --help)`,
@@ -362,6 +488,20 @@ export function parseServeArgs(
       "give either --cluster-secret-file or --insecure, not both",
     );
   }
+  if (o.encryptFrames && o.insecure) {
+    throw new UsageError(
+      "--encrypt-frames needs --cluster-secret-file (frames are keyed by the secret)",
+    );
+  }
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError("give --cert-file and --key-file together");
+  }
+  const httpAddress = http ?? `127.0.0.1:${8000 + id}`;
+  checkClientExposure(
+    httpAddress,
+    authTokensFile !== undefined,
+    o.insecureClientApi,
+  );
   const own = peers.get(id);
   if (own === undefined && listen === undefined) {
     throw new UsageError(
@@ -379,10 +519,121 @@ export function parseServeArgs(
     peers,
     peerHttp,
     listen: listen ?? own!,
-    http: http ?? `127.0.0.1:${8000 + id}`,
+    http: httpAddress,
     clusterSecret: undefined,
     secretFile,
+    authTokensFile,
+    certFile,
+    keyFile,
+    clusterId,
     ...o,
+  };
+}
+
+/** Refuses a client API beyond loopback without tokens, unless explicitly allowed. */
+function checkClientExposure(
+  http: string,
+  hasTokens: boolean,
+  insecureClientApi: boolean,
+): void {
+  if (hasTokens || insecureClientApi) return;
+  if (isLoopbackHost(parseAddress(http).hostname)) return;
+  throw new UsageError(
+    `--http ${http} listens beyond loopback with no client authentication: anyone who reaches it could read, write, ` +
+      "change membership and transfer leadership. Give --auth-tokens-file FILE, or --insecure-client-api " +
+      "to allow it explicitly (only on a network nobody else can reach)",
+  );
+}
+
+/**
+ * The default cluster id: `peers-` and 16 hex digits of a SHA-256 over the
+ * sorted `ID=HOST:PORT` entries, so founders given the same `--peer` list
+ * agree on it without coordinating.
+ *
+ * @param peers the founding members' Raft addresses by id
+ * @returns the derived id
+ *
+ * @example
+ * ```ts
+ * import { defaultClusterId } from "@raft-io/raft/kv";
+ * defaultClusterId(new Map([[2, "h:2"], [1, "h:1"]])) ===
+ *   defaultClusterId(new Map([[1, "h:1"], [2, "h:2"]])); // true
+ * ```
+ */
+export function defaultClusterId(peers: Map<number, string>): string {
+  const text = [...peers].sort((a, b) => a[0] - b[0]).map(([i, a]) =>
+    `${i}=${a}`
+  ).join(",");
+  return "peers-" +
+    createHash("sha256").update(text, "utf8").digest("hex").slice(0, 16);
+}
+
+async function readText(flag: string, path: string): Promise<string> {
+  try {
+    return new TextDecoder().decode(await readFile(path));
+  } catch (e) {
+    throw new UsageError(
+      `cannot read ${flag} ${path}: ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+    );
+  }
+}
+
+/**
+ * Reads a tokens file (`--auth-tokens-file`): one `ROLE TOKEN` per line.
+ * Throws {@linkcode UsageError} naming the file and line when it is bad.
+ *
+ * @param path the file
+ * @returns the tokens
+ *
+ * @example
+ * ```ts ignore
+ * const tokens = await loadAuthTokens("tokens.txt");
+ * ```
+ */
+export async function loadAuthTokens(path: string): Promise<ClientToken[]> {
+  const text = await readText("--auth-tokens-file", path);
+  try {
+    return parseAuthTokens(text);
+  } catch (e) {
+    throw new UsageError(
+      `--auth-tokens-file ${path}: ${e instanceof Error ? e.message : e}`,
+    );
+  }
+}
+
+/**
+ * Reads the files the flags name (secret, tokens, certificate and key)
+ * into the options {@linkcode startKvNode} takes.
+ *
+ * @param files the paths from {@linkcode parseServeArgs}
+ * @returns the secret, tokens and TLS material
+ *
+ * @example
+ * ```ts ignore
+ * const options = parseServeArgs(Deno.args);
+ * if (options !== "help") await startKvNode({ ...options, ...await loadServeFiles(options) });
+ * ```
+ */
+export async function loadServeFiles(files: ServeFiles): Promise<{
+  clusterSecret: Uint8Array | undefined;
+  authTokens: ClientToken[] | undefined;
+  tls: KvHttpTls | undefined;
+}> {
+  return {
+    clusterSecret: files.secretFile === undefined
+      ? undefined
+      : await loadSecret(files.secretFile),
+    authTokens: files.authTokensFile === undefined
+      ? undefined
+      : await loadAuthTokens(files.authTokensFile),
+    tls: files.certFile === undefined || files.keyFile === undefined
+      ? undefined
+      : {
+        cert: await readText("--cert-file", files.certFile),
+        key: await readText("--key-file", files.keyFile),
+      },
   };
 }
 
@@ -502,7 +753,24 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
       level: options.quiet ? "warn" : "info",
       prefix: `[node ${id}]`,
     });
-  const log = await WalLog.open(options.dataDir);
+  checkClientExposure(
+    options.http,
+    options.authTokens !== undefined,
+    options.insecureClientApi === true,
+  );
+  const clusterId = options.clusterId ?? defaultClusterId(options.peers);
+  // A joiner's --peer list is only its seeds: the derived id is its own,
+  // not the cluster's, so it checks no peer's cluster without --cluster-id.
+  const peerClusterId = options.clusterId ??
+    (options.join ? undefined : clusterId);
+  if (peerClusterId === undefined) {
+    logger.warn(
+      "joining without --cluster-id: peers of another cluster sharing the secret are not refused; give --cluster-id (GET /status on a member shows it)",
+    );
+  }
+  const log = await WalLog.open(options.dataDir, {
+    identity: { nodeId: id, clusterId },
+  });
   let transport: TcpTransport<Message> | undefined;
   let server: RaftServer<KvResult> | undefined;
   let http: KvHttpServer | undefined;
@@ -514,6 +782,8 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
       peers: seeds,
       codec: raftMessageCodec,
       clusterSecret: options.clusterSecret,
+      clusterId: peerClusterId,
+      encryptFrames: options.encryptFrames === true,
       insecure: options.insecure,
       logger,
     });
@@ -578,6 +848,15 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
       httpAddresses: options.peerHttp,
       forward: options.forward,
       maxBodyBytes: options.maxBodyBytes,
+      auth: options.authTokens === undefined
+        ? undefined
+        : new ClientAuth(options.authTokens),
+      logger,
+      insecure: options.insecure,
+      clusterId,
+      scheme: options.tls === undefined ? "http" : "https",
+      maxInflightBytes: options.maxInflightBytes,
+      bodyTimeoutMs: options.bodyTimeoutMs,
       extraMetrics: () => {
         const s = t.stats();
         const lines = [
@@ -597,8 +876,13 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
     });
     const h = parseAddress(options.http);
     http = "Deno" in globalThis && options.httpBackend !== "node"
-      ? serveKvHttp(api, h)
-      : await serveKvHttpNode(api, h);
+      ? serveKvHttp(api, h, options.tls)
+      : await serveKvHttpNode(api, h, {
+        tls: options.tls,
+        headersTimeoutMs: options.headerTimeoutMs,
+        requestTimeoutMs: options.requestTimeoutMs,
+        keepAliveTimeoutMs: options.idleTimeoutMs,
+      });
     const advertised = ownHttp !== ""
       ? ownHttp
       : isDialable(http.address)
@@ -641,7 +925,11 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
     srv.on("leaderReady", announce);
     if (srv.status().leaderReady) announce();
     logger.info(
-      `raft ${transport.address}, http http://${http.address}, data ${options.dataDir}`,
+      `raft ${transport.address}, ${
+        options.tls === undefined ? "http" : "https"
+      }://${http.address}, data ${options.dataDir}, cluster ${clusterId}${
+        options.authTokens === undefined ? "" : ", client tokens required"
+      }`,
     );
     let stopping: Promise<void> | undefined;
     const hs = http;

@@ -178,7 +178,9 @@ Deno.test("a node joins through POST /members, and a node with the wrong secret 
 
 Deno.test("a node whose snapshot does not restore exits non-zero with a clear message", async () => {
   const c = await ProcessCluster.create();
-  const [p] = c.add([1], { extra: ["--http", "0.0.0.0:18999"] });
+  const [p] = c.add([1], {
+    extra: ["--http", "0.0.0.0:18999", "--insecure-client-api"],
+  });
   try {
     const dir = `${c.root}/node-1`;
     const log = await WalLog.open(dir);
@@ -200,7 +202,7 @@ Deno.test("a node whose snapshot does not restore exits non-zero with a clear me
     // A client API beyond loopback is announced as unauthenticated.
     assert.match(
       out,
-      /warning: the client API on 0\.0\.0\.0:18999 has no authentication/,
+      /warning: --insecure-client-api: the client API on 0\.0\.0\.0:18999 has no authentication/,
     );
   } finally {
     await c.cleanup();

@@ -91,3 +91,103 @@ Deno.test("serve flags: node ids above 2^31 are refused", () => {
       e instanceof UsageError && /at most 2147483648/.test(e.message),
   );
 });
+
+Deno.test("serve flags: --http beyond loopback needs --auth-tokens-file or an explicit --insecure-client-api", () => {
+  const exposed = [...base, "--insecure", "--http", "0.0.0.0:8002"];
+  assert.throws(
+    () => parseServeArgs(exposed),
+    (e) =>
+      e instanceof UsageError &&
+      /beyond loopback with no client authentication.*--auth-tokens-file.*--insecure-client-api/
+        .test(e.message),
+  );
+  assert.throws(
+    () => parseServeArgs([...base, "--insecure", "--http", "10.1.2.3:8002"]),
+    UsageError,
+  );
+  const withTokens = parseServeArgs([...exposed, "--auth-tokens-file", "t"]);
+  assert.ok(withTokens !== "help");
+  assert.equal(withTokens.authTokensFile, "t");
+  const open = parseServeArgs([...exposed, "--insecure-client-api"]);
+  assert.ok(open !== "help");
+  assert.equal(open.insecureClientApi, true);
+  for (const host of ["127.0.0.9", "[::1]", "localhost"]) {
+    assert.ok(
+      parseServeArgs([...base, "--insecure", "--http", `${host}:8002`]) !==
+        "help",
+    );
+  }
+});
+
+Deno.test("serve flags: TLS, cluster id and HTTP limits", () => {
+  const o = parseServeArgs([
+    ...base,
+    "--insecure",
+    "--cert-file",
+    "c.pem",
+    "--key-file",
+    "k.pem",
+    "--cluster-id",
+    "prod-eu",
+    "--max-inflight-bytes",
+    "1000",
+    "--body-timeout-ms",
+    "500",
+    "--header-timeout-ms",
+    "400",
+    "--request-timeout-ms",
+    "900",
+    "--idle-timeout-ms",
+    "300",
+  ]);
+  assert.ok(o !== "help");
+  assert.equal(o.certFile, "c.pem");
+  assert.equal(o.keyFile, "k.pem");
+  assert.equal(o.clusterId, "prod-eu");
+  assert.equal(o.maxInflightBytes, 1000);
+  assert.equal(o.bodyTimeoutMs, 500);
+  assert.equal(o.headerTimeoutMs, 400);
+  assert.equal(o.requestTimeoutMs, 900);
+  assert.equal(o.idleTimeoutMs, 300);
+  const d = parseServeArgs([...base, "--insecure"]);
+  assert.ok(d !== "help");
+  assert.equal(d.maxInflightBytes, 64 * 1024 * 1024);
+  assert.throws(
+    () => parseServeArgs([...base, "--insecure", "--cert-file", "c.pem"]),
+    /--cert-file and --key-file together/,
+  );
+  assert.throws(
+    () => parseServeArgs([...base, "--insecure", "--cluster-id", ""]),
+    /--cluster-id needs a name/,
+  );
+  const help = serveUsage("deno");
+  for (
+    const flag of [
+      "--auth-tokens-file",
+      "--insecure-client-api",
+      "--cert-file",
+      "--cluster-id",
+      "--max-inflight-bytes",
+      "--body-timeout-ms",
+      "--header-timeout-ms",
+      "--request-timeout-ms",
+      "--idle-timeout-ms",
+      "--max-body-bytes",
+    ]
+  ) assert.ok(help.includes(flag), `--help lists ${flag}`);
+});
+
+Deno.test("serve flags: --encrypt-frames needs a cluster secret", () => {
+  const o = parseServeArgs([
+    ...base,
+    "--cluster-secret-file",
+    "s",
+    "--encrypt-frames",
+  ]);
+  assert.ok(o !== "help");
+  assert.equal(o.encryptFrames, true);
+  assert.throws(
+    () => parseServeArgs([...base, "--insecure", "--encrypt-frames"]),
+    /--encrypt-frames needs --cluster-secret-file/,
+  );
+});

@@ -302,3 +302,65 @@ export class WalRepairRefusedError extends RaftIoError {
     this.offset = offset;
   }
 }
+
+/**
+ * The log directory belongs to another node or another cluster than the
+ * one opening it (its `IDENTITY` file names a different node id or
+ * cluster id). Nothing was read or written: starting a node on a copy of a
+ * peer's folder, or on another cluster's folder, would make it answer with
+ * someone else's state.
+ *
+ * @example
+ * ```ts
+ * import { WalIdentityError, WalLog } from "@raft-io/raft";
+ * try {
+ *   await WalLog.open("./raft-data", { identity: { nodeId: 1, clusterId: "prod" } });
+ * } catch (e) {
+ *   if (e instanceof WalIdentityError) console.error(e.found, e.expected);
+ * }
+ * ```
+ */
+export class WalIdentityError extends RaftIoError {
+  /** Stable code for programmatic handling. */
+  override readonly code = "WAL_IDENTITY_MISMATCH" as const;
+  /** The log directory. */
+  readonly dir: string;
+  /** The identity the caller asked for. */
+  readonly expected: { nodeId: number; clusterId: string };
+  /** The identity recorded in the directory. */
+  readonly found: { nodeId: number; clusterId: string };
+
+  /**
+   * Creates the error.
+   *
+   * @param dir the log directory
+   * @param expected the identity of the node opening it
+   * @param found the identity recorded in it
+   */
+  constructor(
+    dir: string,
+    expected: { nodeId: number; clusterId: string },
+    found: { nodeId: number; clusterId: string },
+  ) {
+    const what = expected.nodeId !== found.nodeId
+      ? `node ${found.nodeId}${
+        expected.clusterId !== found.clusterId
+          ? ` of cluster ${JSON.stringify(found.clusterId)}`
+          : ""
+      }, not node ${expected.nodeId}`
+      : `cluster ${JSON.stringify(found.clusterId)}, not cluster ${
+        JSON.stringify(expected.clusterId)
+      }`;
+    super(
+      "WAL_IDENTITY_MISMATCH",
+      `write-ahead log directory ${dir} belongs to ${what} (node ${expected.nodeId} of cluster ${
+        JSON.stringify(expected.clusterId)
+      } is starting). Nothing was changed. Give this node its own --data-dir ` +
+        "(an empty folder to join afresh), or fix --id / --cluster-id",
+    );
+    this.name = "WalIdentityError";
+    this.dir = dir;
+    this.expected = expected;
+    this.found = found;
+  }
+}

@@ -10,11 +10,13 @@ export {
   type WalLogOptions,
 } from "./wal_log.ts";
 export type { CatchUp } from "./format.ts";
+export { IDENTITY_FILE, type WalIdentity } from "./identity.ts";
 export {
   WalCorruptionError,
   WalFailedError,
   WalFormatError,
   type WalFormatReason,
+  WalIdentityError,
   WalLockedError,
   WalMissingSegmentError,
   WalPermissionError,

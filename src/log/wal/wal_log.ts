@@ -52,6 +52,7 @@ import {
   writeU64,
 } from "./format.ts";
 import { recover, type SegmentInfo } from "./recovery.ts";
+import { checkIdentity, type WalIdentity } from "./identity.ts";
 
 /** Default segment size: 64 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -77,6 +78,13 @@ export interface WalLogOptions {
   backend?: "deno" | "node" | WalBackend;
   /** Record codec implementation (default: WASM where available). */
   codec?: CodecBackend;
+  /**
+   * Who the directory belongs to. A new directory records it (`IDENTITY`);
+   * an existing one must name the same node and cluster, else the open
+   * fails with `WalIdentityError` before anything is read or written. A
+   * directory from before identities adopts it. Without it, no check.
+   */
+  identity?: WalIdentity;
 }
 
 interface Waiter {
@@ -269,6 +277,9 @@ export class WalLog implements RaftLog {
     await backend.mkdirp(dir);
     const lock = await backend.lock(dir);
     try {
+      if (options.identity !== undefined) {
+        await checkIdentity(backend, dir, options.identity);
+      }
       const rec = await recover(backend, dir);
       // The first write comes next: the lock must still be ours.
       await lock.verify?.();
