@@ -67,7 +67,15 @@ export interface WalLogOptions {
   backend?: "deno" | "node" | WalBackend;
   /** Record codec implementation (default: WASM where available). */
   codec?: CodecBackend;
+  /**
+   * Where the background snapshot writer yields between chunks (default:
+   * the host's `setTimeout(fn, 0)`). A simulator passes its virtual
+   * scheduler so that nothing runs on real time.
+   */
+  scheduler?: { after(ms: number, fn: () => void): unknown };
 }
+
+type WalYieldScheduler = NonNullable<WalLogOptions["scheduler"]>;
 
 interface Waiter {
   gen: number;
@@ -96,7 +104,10 @@ interface LocalSnapshot {
 // yielding to the event loop in between, so the commit path keeps running.
 const SNAPSHOT_WRITE_CHUNK = 1024 * 1024;
 
-function yieldToEventLoop(): Promise<void> {
+function yieldToEventLoop(scheduler?: WalYieldScheduler): Promise<void> {
+  if (scheduler !== undefined) {
+    return new Promise((resolve) => scheduler.after(0, resolve));
+  }
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
@@ -167,6 +178,7 @@ export class WalLog implements RaftLog {
   readonly #lock: WalDirLock;
   readonly #segmentBytes: number;
   readonly #codec: CodecBackend | undefined;
+  readonly #scheduler: WalYieldScheduler | undefined;
   #state: LogState;
   /** The snapshot as the records encoded so far leave it (what replay will see). */
   #snapshot: SnapshotRef;
@@ -203,6 +215,7 @@ export class WalLog implements RaftLog {
     lock: WalDirLock;
     segmentBytes: number;
     codec: CodecBackend | undefined;
+    scheduler: WalYieldScheduler | undefined;
     state: LogState;
     snapshot: SnapshotRef;
     nextSnapshotId: number;
@@ -216,6 +229,7 @@ export class WalLog implements RaftLog {
     this.#lock = init.lock;
     this.#segmentBytes = init.segmentBytes;
     this.#codec = init.codec;
+    this.#scheduler = init.scheduler;
     this.#state = init.state;
     this.#snapshot = init.snapshot;
     this.#loggedFirstIndex = init.state.firstIndex();
@@ -303,6 +317,7 @@ export class WalLog implements RaftLog {
         lock,
         segmentBytes,
         codec: options.codec,
+        scheduler: options.scheduler,
         state: rec.state,
         snapshot: rec.snapshot,
         nextSnapshotId: rec.nextSnapshotId,
@@ -826,7 +841,7 @@ export class WalLog implements RaftLog {
           const piece = data.subarray(at, at + SNAPSHOT_WRITE_CHUNK);
           crc = crc32c(piece, crc);
           await file.writeAt(piece, head.length + at);
-          await yieldToEventLoop();
+          await yieldToEventLoop(this.#scheduler);
         }
       } else {
         crc = crc32c(data, crc);
