@@ -13,7 +13,6 @@ import type {
   SnapshotSource,
   StateMachine,
 } from "../../src/runtime/state_machine.ts";
-import { realScheduler, type Scheduler } from "../../src/runtime/scheduler.ts";
 
 /** Appends every command (as text) to a list; `apply` returns the list length. */
 export class ListMachine implements StateMachine<number> {

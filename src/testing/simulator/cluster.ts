@@ -146,6 +146,9 @@ export class SimCluster {
     this.net = new MemoryNetwork<Message>({
       manual: true,
       clock: { now: () => this.loop.now },
+      // A bounded network: a message storm (e.g. a bug that doubles every
+      // acknowledgement) drops messages instead of stalling the run.
+      maxInFlight: 2000,
       random: simRandom(this.#seed()),
     });
     this.#voters = Array.from({ length: o.nodes }, (_, i) => i + 1);

@@ -129,16 +129,27 @@ export class Nemesis {
           : `transfer failed: ${errorText(r.error)}`,
       )
     );
-    // A reader left on the old leader sees whether its lease survived the transfer.
+    // A reader left on the old leader sees whether its lease survived the
+    // transfer; sometimes the old leader stops hearing the others (so it
+    // does not learn the new term) while it can still send TimeoutNow.
     if (c.o.leaseReads && c.chance(0.5)) {
-      this.pinned = { client: 1, node: leader.id, until: c.now + 40 * TICK_MS };
+      const until = c.now + 40 * TICK_MS;
+      this.pinned = { client: 1, node: leader.id, until };
+      if (this.#partitionUntil < 0 && c.faults.has("partition")) {
+        for (const n of c.nodes) {
+          if (n.id !== leader.id) c.net.blockLink(n.id, leader.id);
+        }
+        this.#partitionUntil = until;
+        c.log(0, `n${leader.id} hears no one (one-way)`, true);
+      }
     }
   }
 
   #partition(): void {
     const c = this.#c;
     const ids = c.nodes.map((n) => n.id);
-    const kind = c.int(4);
+    // With leases, isolate the leader half the time: a lease must not outlive it.
+    const kind = c.o.leaseReads && c.chance(0.5) ? 2 : c.int(4);
     const leader = c.leader();
     let text: string;
     if (kind === 0 || (kind === 2 && !leader)) {

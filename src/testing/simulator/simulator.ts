@@ -103,7 +103,11 @@ class Simulation {
       let t = 0;
       while (!this.#done && c.violation === undefined && t < end) {
         t += 10 * TICK_MS;
-        await c.loop.runUntil(t);
+        try {
+          await c.loop.runUntil(t);
+        } catch (e) {
+          c.violate({ invariant: "liveness", detail: errorText(e) });
+        }
       }
       if (!this.#done && c.violation === undefined) {
         c.violate({

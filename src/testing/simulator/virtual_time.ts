@@ -30,6 +30,9 @@ interface Timer {
   cancelled: boolean;
 }
 
+/** Timers one virtual instant may run before the loop reports a livelock. */
+const MAX_EVENTS_PER_INSTANT = 100_000;
+
 /** A binary min-heap of timers by (at, seq). */
 class TimerHeap {
   #a: Timer[] = [];
@@ -102,6 +105,7 @@ export class VirtualLoop {
   events = 0;
   readonly #heap = new TimerHeap();
   #seq = 0;
+  #sameInstant = 0;
   /** Set by a callback that threw: the run stops with it. */
   #error: unknown = undefined;
 
@@ -153,6 +157,13 @@ export class VirtualLoop {
       const at = this.nextAt();
       if (at > until) break;
       const t = this.#heap.pop()!;
+      if (t.at === this.now) {
+        if (++this.#sameInstant > MAX_EVENTS_PER_INSTANT) {
+          throw new Error(
+            `livelock: more than ${MAX_EVENTS_PER_INSTANT} timers at ${this.now} virtual ms`,
+          );
+        }
+      } else this.#sameInstant = 0;
       this.now = t.at;
       this.events++;
       try {

@@ -115,7 +115,11 @@ export class Workload {
       if (n.state === "up") return n;
     }
     const cached = c.nodes[(this.#preferred.get(client) ?? 1) - 1];
-    if (cached && cached.state === "up") return cached;
+    // The other clients notice the pinned node is cut off and move on.
+    const avoid = pin !== undefined && c.now < pin.until ? pin.node : 0;
+    if (cached && cached.state === "up" && cached.id !== avoid) return cached;
+    const others = c.up().filter((n) => n.id !== avoid);
+    if (others.length > 0) return others[c.int(others.length)];
     const up = c.up();
     return up.length > 0 ? up[c.int(up.length)] : undefined;
   }
@@ -191,7 +195,10 @@ export class Workload {
         invokeTime: ++this.#clock,
       };
       if (f === "get") {
-        const consistency = this.#consistency();
+        // A reader left on a cut-off leader reads under its lease.
+        const consistency = pinned && c.o.leaseReads
+          ? "lease"
+          : this.#consistency();
         const kv = n.kv!;
         const r = await c.settle(
           n,
@@ -276,7 +283,8 @@ export class Workload {
 
   async #listRequest(client: number, req: string): Promise<void> {
     const c = this.#c;
-    const read = c.healed || c.chance(client === 1 ? 0.6 : 0.3);
+    const read = c.healed || this.#nemesis.pinned?.client === client ||
+      c.chance(client === 1 ? 0.6 : 0.3);
     for (let attempt = 0; attempt < 3 && !this.stopped; attempt++) {
       const n = this.#target(client);
       if (n === undefined) {
@@ -285,7 +293,10 @@ export class Workload {
       }
       const timeoutMs = this.#timeoutMs();
       if (read) {
-        const consistency = this.#consistency();
+        const consistency = c.o.leaseReads &&
+            this.#nemesis.pinned?.client === client
+          ? "lease"
+          : this.#consistency();
         const list = n.list!;
         const invokeTime = ++this.#clock;
         const r = await c.settle(
