@@ -173,7 +173,11 @@ export class SimDisk implements WalBackend {
   /** Fail (throw) the mutating operation with this number (1-based); 0: never. */
   failAt = 0;
 
-  /** @param options random source, faults and timer */
+  /**
+   * A disk with no files.
+   *
+   * @param options random source, faults and timer
+   */
   constructor(options: SimDiskOptions = {}) {
     this.#random = options.random ?? fixedRandom(1);
     this.faults = { ...NO_FAULTS, ...options.faults };

@@ -112,7 +112,7 @@ Deno.test("a failure report names the seed and a replay command that reproduces 
   const r = await simulate(options);
   assert.equal(
     r.replay,
-    "deno task sim --seeds 1 --from 11 --nodes 5 --faults partition,crash --steps 120 --leases",
+    "deno task sim --seeds 1 --from 11 --nodes 5 --faults partition,crash --steps 120 --leases --sm kv",
   );
   const again = await simulate(options);
   assert.deepEqual(again.trace, r.trace);

@@ -12,11 +12,12 @@
 import type { Message } from "../../core/messages.ts";
 import { KvStateMachine } from "../../kv/kv_state_machine.ts";
 import type { Logger } from "../../logger.ts";
-import { WalCorruptionError } from "../../log/wal/errors.ts";
+import { WalCorruptionError, WalFormatError } from "../../log/wal/errors.ts";
 import { WalLog } from "../../log/wal/wal_log.ts";
 import type { Entry } from "../../log/raft_log.ts";
 import { RaftServer } from "../../runtime/raft_server.ts";
 import { MemoryNetwork } from "../../transport/memory_network.ts";
+import type { RaftTransport } from "../../transport/raft_transport.ts";
 import { InvariantChecker, type Violation } from "../invariants.ts";
 import { SimDisk } from "../sim_disk.ts";
 import type {
@@ -323,7 +324,7 @@ export class SimCluster {
           compactionLag: this.faults.has("snapshot") ? 3 : 1000,
         },
         log,
-        transport: this.net.endpoint(n.id),
+        transport: this.#transport(n, inc),
         stateMachine: sm,
         tickMs: TICK_MS,
         proposalTimeoutMs: this.o.opTimeout * TICK_MS,
@@ -372,6 +373,36 @@ export class SimCluster {
     );
   }
 
+  /**
+   * The node's `MemoryNetwork` endpoint, watched: right after it grants a
+   * vote the nemesis may crash it (when a vote not yet durable would let it
+   * vote twice in one term).
+   */
+  #transport(n: SimNode, inc: number): RaftTransport<Message> {
+    const ep = this.net.endpoint(n.id);
+    return {
+      id: n.id,
+      send: (to, m) => {
+        ep.send(to, m);
+        if (
+          m.type === "RequestVoteResponse" && m.granted && !m.preVote &&
+          this.faults.has("crash") && !this.healed && this.chance(0.3)
+        ) {
+          this.loop.after(0.5, () => {
+            const down = this.nodes.filter((x) => x.state !== "up").length;
+            if (
+              n.incarnation === inc && n.state === "up" &&
+              down < Math.floor((this.o.nodes - 1) / 2)
+            ) this.crash(n);
+          });
+        }
+      },
+      onMessage: (h) => ep.onMessage(h),
+      stats: () => ep.stats(),
+      close: () => ep.close(),
+    };
+  }
+
   /** Opens the WAL; a bit flipped in a closed segment must be refused (then the disk is repaired from a copy). */
   async #openLog(n: SimNode, inc: number): Promise<WalLog | undefined> {
     const open = (disk: SimDisk) =>
@@ -417,7 +448,12 @@ export class SimCluster {
       return log;
     } catch (e) {
       if (n.incarnation !== inc) return undefined;
-      if (pristine !== undefined && e instanceof WalCorruptionError) {
+      // Refused, not served: a checksum failure, or (a flip in the magic
+      // bytes) a file that no longer looks like a segment at all.
+      if (
+        pristine !== undefined &&
+        (e instanceof WalCorruptionError || e instanceof WalFormatError)
+      ) {
         this.stats.corruptionDetected++;
         this.log(
           n.id,

@@ -85,6 +85,8 @@ export class RecordingStateMachine<T> implements StateMachine<Applied<T>> {
   readonly #onRestore: (bytes: Uint8Array) => void;
 
   /**
+   * Wraps `inner`.
+   *
    * @param inner the state machine to wrap
    * @param observe sees every entry before it is applied
    * @param onRestore sees every snapshot restored

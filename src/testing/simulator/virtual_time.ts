@@ -203,6 +203,8 @@ export class NodeScheduler implements Scheduler {
   #dead = false;
 
   /**
+   * A clock and timers on `loop`.
+   *
    * @param loop the simulation's loop
    * @param rate local ms per virtual ms (1: no skew)
    * @param offset local time at virtual 0

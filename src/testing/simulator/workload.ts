@@ -247,6 +247,7 @@ export class Workload {
         n.server!.propose(data, { timeoutMs }),
         timeoutMs,
       );
+      if (r.ok && !this.#isApplied(n, String(op.id), r.value)) return;
       if (r.ok) {
         const applied = r.value as Applied<KvResult>;
         op.status = "ok";
@@ -267,6 +268,22 @@ export class Workload {
       this.#rediscover(client, r.error);
       return;
     }
+  }
+
+  /** A proposal must resolve with its own entry's result (index, term, value); anything else was another entry's. */
+  #isApplied(n: SimNode, what: string, value: unknown): boolean {
+    const a = value as Partial<Applied<unknown>> | undefined;
+    if (
+      a !== undefined && a !== null && typeof a.index === "number" &&
+      a.value !== undefined
+    ) return true;
+    this.#c.violate({
+      invariant: "acknowledged-write-lost",
+      detail: `node ${n.id} resolved proposal ${what} with ${
+        JSON.stringify(value)
+      }: not its entry's result (another entry took its index)`,
+    });
+    return false;
   }
 
   /** The latest value this run's history shows for `key` (any client), for a cas's expectation. */
@@ -333,6 +350,7 @@ export class Workload {
         n.server!.propose(te.encode(value), { timeoutMs }),
         timeoutMs,
       );
+      if (r.ok && !this.#isApplied(n, value, r.value)) return;
       if (r.ok) {
         const applied = r.value as Applied<number>;
         a.status = "ok";
