@@ -2,7 +2,10 @@
  * Runs the deterministic cluster simulator over a range of seeds.
  *
  *   deno task sim --seeds N [--from S] [--nodes 3|5] [--faults LIST] [--steps K]
- *     [--leases] [--verbose] [--fail-fast] [--html DIR]
+ *     [--leases] [--sm kv|list] [--verbose] [--fail-fast] [--html DIR]
+ *
+ * Each seed runs the shipped RaftServer and WalLog (on simulated disks) over
+ * MemoryNetwork on virtual time; see src/testing/simulator.
  *
  * With `--html DIR`, each failing seed also gets `DIR/seed-S.html`: the last
  * events as a timeline with one column per node (needs --allow-write=DIR).
@@ -18,12 +21,13 @@ import {
   ALL_FAULTS,
   type FaultKind,
   type SimResult,
+  type SimStateMachineKind,
   simulate,
 } from "../src/testing/simulator/mod.ts";
 
 const USAGE =
   "usage: sim.ts --seeds N [--from S] [--nodes 3|5] [--faults LIST|all|none] " +
-  "[--steps K] [--verbose] [--fail-fast] [--leases] [--html DIR]";
+  "[--steps K] [--verbose] [--fail-fast] [--leases] [--sm kv|list] [--html DIR]";
 
 interface Args {
   seeds: number;
@@ -34,6 +38,7 @@ interface Args {
   verbose: boolean;
   failFast: boolean;
   leases: boolean;
+  sm: SimStateMachineKind | undefined;
   html: string | undefined;
 }
 
@@ -47,6 +52,7 @@ function parseArgs(argv: string[]): Args {
     verbose: false,
     failFast: false,
     leases: false,
+    sm: undefined,
     html: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -106,6 +112,14 @@ function parseArgs(argv: string[]): Args {
       case "--leases":
         args.leases = true;
         break;
+      case "--sm": {
+        const v = value();
+        if (v !== "kv" && v !== "list") {
+          throw new Error(`--sm kv|list\n${USAGE}`);
+        }
+        args.sm = v;
+        break;
+      }
       case "--html":
         args.html = value();
         break;
@@ -121,24 +135,35 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-/** A readable failure report: seed, step, invariant, trace per node, replay command. */
+/** A readable failure report: seed, time, invariant, last events, a timeline per node, replay command. */
 export function formatFailure(r: SimResult): string {
   const v = r.violation!;
+  const line = (e: { at: number; node: number; text: string }) =>
+    `[${e.at.toFixed(1).padStart(8)} ms] ${
+      e.node > 0 ? `n${e.node}` : "--"
+    } ${e.text}`;
   const lines = [
-    `seed ${r.seed}: ${v.invariant} violated at step ${v.step}`,
+    `seed ${r.seed}: ${v.invariant} violated at ${
+      v.at.toFixed(1)
+    } ms (${r.stateMachine})`,
     `  ${v.detail.split("\n").join("\n  ")}`,
     "  last events:",
-    ...r.trace.map((t) => `    ${t}`),
+    ...r.trace.slice(-40).map((e) => `    ${line(e)}`),
   ];
-  const nodes = new Set<string>();
-  for (const t of r.trace) {
-    const m = /^\[\s*\d+\] (n\d+) /.exec(t);
-    if (m) nodes.add(m[1]);
-  }
-  for (const node of [...nodes].sort()) {
-    lines.push(`  timeline of ${node}:`);
-    for (const t of r.trace) {
-      if (t.includes(`] ${node} `)) lines.push(`    ${t}`);
+  const nodes = [...new Set(r.trace.map((e) => e.node))].filter((n) => n > 0)
+    .sort((a, b) => a - b);
+  for (const node of nodes) {
+    lines.push(
+      `  timeline of n${node} (role changes, crashes, faults; last events):`,
+    );
+    const important = r.timeline.filter((e) => e.node === node).slice(-15);
+    const recent = r.trace.filter((e) => e.node === node).slice(-15);
+    const seen = new Set<string>();
+    for (const e of [...important, ...recent].sort((a, b) => a.at - b.at)) {
+      const l = line(e);
+      if (seen.has(l)) continue;
+      seen.add(l);
+      lines.push(`    ${l}`);
     }
   }
   lines.push(`  replay: ${r.replay}`);
@@ -157,11 +182,10 @@ export function formatHtml(r: SimResult): string {
   const v = r.violation!;
   const rows: { step: string; node: string; text: string }[] = [];
   const nodes = new Set<string>();
-  for (const t of r.trace) {
-    const m = /^\[\s*(\d+)\] (n\d+|--) (.*)$/.exec(t);
-    if (!m) continue;
-    rows.push({ step: m[1], node: m[2], text: m[3] });
-    if (m[2] !== "--") nodes.add(m[2]);
+  for (const e of r.trace) {
+    const node = e.node > 0 ? `n${e.node}` : "--";
+    rows.push({ step: e.at.toFixed(1), node, text: e.text });
+    if (node !== "--") nodes.add(node);
   }
   const columns = ["--", ...[...nodes].sort()];
   const head = columns.map((c) => `<th>${c === "--" ? "cluster" : c}</th>`)
@@ -176,17 +200,17 @@ export function formatHtml(r: SimResult): string {
   return `<!doctype html><meta charset=utf-8><title>seed ${r.seed}: ${v.invariant}</title>
 <style>body{font:13px monospace}td,th{border-bottom:1px solid #ddd;padding:2px 8px;vertical-align:top}
 .step{color:#888;text-align:right}.bad{background:#fdd}</style>
-<h1>seed ${r.seed}: ${escapeHtml(v.invariant)} at step ${v.step}</h1>
+<h1>seed ${r.seed}: ${escapeHtml(v.invariant)} at ${v.at.toFixed(1)} ms</h1>
 <pre>${escapeHtml(v.detail)}</pre><p>replay: <code>${
     escapeHtml(r.replay)
   }</code></p>
-<table><tr><th>step</th>${head}</tr>
+<table><tr><th>ms</th>${head}</tr>
 ${body}
 </table>
 `;
 }
 
-function main(): number {
+async function main(): Promise<number> {
   let args: Args;
   try {
     args = parseArgs(Deno.args);
@@ -201,12 +225,13 @@ function main(): number {
   let unknown = 0;
   const started = performance.now();
   for (let seed = args.from; seed < args.from + args.seeds; seed++) {
-    const r = simulate({
+    const r = await simulate({
       seed,
       nodes: args.nodes,
       faults: args.faults,
       steps: args.steps,
       leaseReads: args.leases,
+      stateMachine: args.sm,
     });
     ran++;
     const verdict = r.linearizability?.verdict;
@@ -225,24 +250,24 @@ function main(): number {
       if (args.failFast) break;
     } else if (args.verbose) {
       console.log(
-        `seed ${seed}: ok (${r.steps} steps, ${JSON.stringify(r.stats)})`,
+        `seed ${seed}: ok (${r.stateMachine}, ${
+          r.virtualMs.toFixed(0)
+        } virtual ms, ${JSON.stringify(r.stats)})`,
       );
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  if (args.verbose || unknown > 0) {
-    console.log(
-      `(${seconds.toFixed(1)} s, ${
-        (ran / Math.max(seconds, 1e-9)).toFixed(1)
-      } seeds/s` +
-        (unknown > 0 ? `, ${unknown} histories undecided within budget` : "") +
-        ")",
-    );
-  }
+  console.log(
+    `(${seconds.toFixed(1)} s, ${
+      (ran / Math.max(seconds, 1e-9)).toFixed(2)
+    } seeds/s` +
+      (unknown > 0 ? `, ${unknown} histories undecided within budget` : "") +
+      ")",
+  );
   console.log(
     `sim: ${ran} seeds, ${violations} violations, ${checked} lin-checked histories, ${illegal} non-linearizable`,
   );
   return violations > 0 ? 1 : 0;
 }
 
-if (import.meta.main) Deno.exit(main());
+if (import.meta.main) Deno.exit(await main());

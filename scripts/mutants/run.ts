@@ -1,7 +1,9 @@
 /**
- * Planted-bug check: applies each `scripts/mutants/*.patch` (one real Raft
- * bug each) to a temporary copy of the repository, runs the simulator on it
- * and reports whether the bug was caught, and by which seed.
+ * Planted-bug check: applies each `scripts/mutants/*.patch` (one real bug
+ * each, in the core, the runtime or the WAL) to a temporary copy of the
+ * repository, runs the simulator (the shipped RaftServer and WalLog on
+ * simulated disks) on it and reports whether the bug was caught, by which
+ * seed and invariant, and how long it took.
  *
  *   deno task mutants [--seeds N] [--only NAME]
  *

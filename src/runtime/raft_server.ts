@@ -400,6 +400,7 @@ export class RaftServer<R = unknown> {
       index = this.#node.propose(data);
     } catch (e) {
       this.#m.proposalsFailed++;
+      if (this.#storageFailed(e)) return this.#rejectStopped();
       return Promise.reject(e);
     }
     this.#m.proposals++;
@@ -786,6 +787,7 @@ export class RaftServer<R = unknown> {
       try {
         return attempt();
       } catch (e) {
+        if (this.#storageFailed(e)) this.#throwIfStopped();
         if (!(e instanceof ConfigChangeInProgressError)) throw e;
         if (this.#sched.now() >= deadline) {
           throw new TimeoutError(what, timeoutMs, e.message);
@@ -878,6 +880,18 @@ export class RaftServer<R = unknown> {
     this.#events.emit("fatal", { error });
   }
 
+  /**
+   * A log that failed a write or sync (e.g. a background snapshot write)
+   * refuses every later one: this node can no longer persist anything, so
+   * it stops (a restart reopens the log) instead of refusing every message
+   * and proposal from then on. Returns whether `e` was such a failure.
+   */
+  #storageFailed(e: unknown): boolean {
+    if ((e as { code?: unknown } | null)?.code !== "WAL_FAILED") return false;
+    this.#fail(e);
+    return true;
+  }
+
   #kick(): void {
     const w = this.#wakeLoop;
     if (w !== undefined) {
@@ -895,6 +909,7 @@ export class RaftServer<R = unknown> {
     try {
       this.#node.step(m);
     } catch (e) {
+      if (this.#storageFailed(e)) return;
       this.#logger.warn(
         `dropped a ${m.type} from node ${from}: ${
           e instanceof Error ? e.message : String(e)

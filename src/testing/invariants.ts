@@ -19,7 +19,15 @@ export type InvariantName =
   | "commit-current-term"
   | "removed-leader-steps-down"
   | "liveness"
-  | "linearizability";
+  | "linearizability"
+  | "apply-beyond-commit"
+  | "sync-failure-ignored"
+  | "corruption-served"
+  | "promise-hang"
+  | "replicas-disagree"
+  | "definite-failure-applied"
+  | "stale-read"
+  | "duplicate-apply";
 
 /** A broken invariant and what broke it. */
 export interface Violation {

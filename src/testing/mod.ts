@@ -19,14 +19,30 @@
 export * from "./linearizability/mod.ts";
 export {
   ALL_FAULTS,
+  type Applied,
+  type ApplyObserver,
   type FaultKind,
+  ListStateMachine,
+  NodeScheduler,
+  RecordingStateMachine,
   replayCommand,
-  type SimLog,
+  type SimEvent,
   type SimOptions,
+  simRandom,
   type SimResult,
+  type SimStateMachineKind,
   simulate,
   type SimViolation,
+  VirtualLoop,
 } from "./simulator/mod.ts";
+export {
+  SimDisk,
+  type SimDiskFaultListener,
+  type SimDiskFaults,
+  type SimDiskOptions,
+  type SimDiskStats,
+  type SimDiskTimer,
+} from "./sim_disk.ts";
 export {
   type AppliedEntry,
   InvariantChecker,
@@ -48,7 +64,7 @@ export {
   runRaftLogConformance,
   type TestRegistrar,
 } from "./log_conformance.ts";
-// The log types the public signatures above mention (SimLog, the conformance suite).
+// The log types the public signatures above mention (the conformance suite).
 export type {
   Entry,
   EntryKind,

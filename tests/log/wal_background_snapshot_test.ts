@@ -9,7 +9,7 @@ import {
 } from "../../src/log/wal/mod.ts";
 import type { Entry } from "../../src/log/raft_log.ts";
 import { pattern, withTestDir } from "./helpers.ts";
-import { SimDisk } from "./sim_disk.ts";
+import { SimDisk } from "../../src/testing/sim_disk.ts";
 
 /**
  * Wraps a backend and holds back the `syncData()` of snapshot files until

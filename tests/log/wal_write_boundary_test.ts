@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { WalLog } from "../../src/log/wal/mod.ts";
 import type { Entry, RaftLog } from "../../src/log/raft_log.ts";
-import { InjectedCrash, SimDisk } from "./sim_disk.ts";
+import { InjectedCrash, SimDisk } from "../../src/testing/sim_disk.ts";
 
 const DIR = "wal";
 const SEGMENT = 4096;

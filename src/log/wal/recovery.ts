@@ -158,16 +158,17 @@ export function checkSegmentHeader(
   if (bytes.length < SEGMENT_HEADER_BYTES) {
     throw new WalCorruptionError(path, 0, "the segment header is cut short");
   }
-  const version = bytes[8] | (bytes[9] << 8);
-  if (version !== FORMAT_VERSION) {
-    throw new WalFormatError(path, "unknown_version", `version ${version}`);
-  }
+  // The checksum first: a version field that fails it is damage, not a newer format.
   if (readU32(bytes, 28) !== crc32c(bytes.subarray(0, 28))) {
     throw new WalCorruptionError(
       path,
       0,
       "the segment header fails its checksum",
     );
+  }
+  const version = bytes[8] | (bytes[9] << 8);
+  if (version !== FORMAT_VERSION) {
+    throw new WalFormatError(path, "unknown_version", `version ${version}`);
   }
   if (
     (bytes[10] | (bytes[11] << 8)) !== SEGMENT_HEADER_BYTES ||

@@ -85,7 +85,15 @@ export interface WalLogOptions {
    * directory from before identities adopts it. Without it, no check.
    */
   identity?: WalIdentity;
+  /**
+   * Where the background snapshot writer yields between chunks (default:
+   * the host's `setTimeout(fn, 0)`). A simulator passes its virtual
+   * scheduler so that nothing runs on real time.
+   */
+  scheduler?: { after(ms: number, fn: () => void): unknown };
 }
+
+type WalYieldScheduler = NonNullable<WalLogOptions["scheduler"]>;
 
 interface Waiter {
   gen: number;
@@ -119,7 +127,10 @@ const SNAPSHOT_WRITE_CHUNK = 1024 * 1024;
 // write behind it; bounded steps keep each group commit's wait short.
 const SNAPSHOT_SYNC_EVERY = 8 * 1024 * 1024;
 
-function yieldToEventLoop(): Promise<void> {
+function yieldToEventLoop(scheduler?: WalYieldScheduler): Promise<void> {
+  if (scheduler !== undefined) {
+    return new Promise((resolve) => scheduler.after(0, resolve));
+  }
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
@@ -190,6 +201,7 @@ export class WalLog implements RaftLog {
   readonly #lock: WalDirLock;
   readonly #segmentBytes: number;
   readonly #codec: CodecBackend | undefined;
+  readonly #scheduler: WalYieldScheduler | undefined;
   #state: LogState;
   /** The snapshot as the records encoded so far leave it (what replay will see). */
   #snapshot: SnapshotRef;
@@ -228,6 +240,7 @@ export class WalLog implements RaftLog {
     lock: WalDirLock;
     segmentBytes: number;
     codec: CodecBackend | undefined;
+    scheduler: WalYieldScheduler | undefined;
     state: LogState;
     snapshot: SnapshotRef;
     nextSnapshotId: number;
@@ -242,6 +255,7 @@ export class WalLog implements RaftLog {
     this.#lock = init.lock;
     this.#segmentBytes = init.segmentBytes;
     this.#codec = init.codec;
+    this.#scheduler = init.scheduler;
     this.#state = init.state;
     this.#snapshot = init.snapshot;
     this.#loggedFirstIndex = init.state.firstIndex();
@@ -346,6 +360,7 @@ export class WalLog implements RaftLog {
         lock,
         segmentBytes,
         codec: options.codec,
+        scheduler: options.scheduler,
         state: rec.state,
         snapshot: rec.snapshot,
         nextSnapshotId: rec.nextSnapshotId,
@@ -1072,7 +1087,7 @@ export class WalLog implements RaftLog {
             await file.syncData();
             unsynced = 0;
           }
-          await yieldToEventLoop();
+          await yieldToEventLoop(this.#scheduler);
         }
       } else {
         crcs.add(data);

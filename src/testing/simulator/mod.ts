@@ -1,5 +1,6 @@
 /**
- * The deterministic cluster simulator and its network.
+ * The deterministic cluster simulator: the shipped `RaftServer` and
+ * `WalLog` on a simulated disk and network, on virtual time.
  *
  * @module
  */
@@ -8,10 +9,18 @@ export {
   ALL_FAULTS,
   type FaultKind,
   replayCommand,
-  type SimLog,
+  type SimEvent,
   type SimOptions,
   type SimResult,
+  type SimStateMachineKind,
   simulate,
   type SimViolation,
 } from "./simulator.ts";
-export { type NetworkFaultRates, SimNetwork, simRandom } from "./network.ts";
+export { simRandom } from "./cluster.ts";
+export { NodeScheduler, VirtualLoop } from "./virtual_time.ts";
+export {
+  type Applied,
+  type ApplyObserver,
+  ListStateMachine,
+  RecordingStateMachine,
+} from "./state_machines.ts";

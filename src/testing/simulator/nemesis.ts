@@ -1,196 +1,238 @@
 /**
- * The nemesis: decides, step by step and from the run's random source,
+ * The nemesis: decides, tick by tick and from the run's random source,
  * which faults strike the cluster — partitions (symmetric, one-way, an
- * isolated leader, a bridge), crashes and restarts, membership churn and
- * leadership transfers. Message-level faults live in the network.
+ * isolated leader, a bridge), crashes, membership churn through
+ * `addVoter`/`addLearner`/`removeNode`, leadership transfers and snapshots
+ * through the servers' own API. Message faults (drop, duplicate, reorder,
+ * delay) are the `MemoryNetwork`'s; disk faults are each `SimDisk`'s.
  *
  * @module
  */
 
-import { isCoreError } from "../../core/errors.ts";
-import type { MembershipChange } from "../../core/membership.ts";
 import type { SimCluster } from "./cluster.ts";
+import { errorText, TICK_MS } from "./cluster.ts";
+
+/** A client pinned to one node for a while (a reader on the wrong side of a partition). */
+export interface Pin {
+  /** Client id. */
+  client: number;
+  /** Node it must use. */
+  node: number;
+  /** Virtual time it is free again. */
+  until: number;
+}
 
 /** Injects the switched-on faults into a {@linkcode SimCluster}. */
 export class Nemesis {
   readonly #c: SimCluster;
   #partitionUntil = -1;
+  #busy = false;
+  /** A client pinned to a node, if any. */
+  pinned: Pin | undefined;
 
-  /** A nemesis for `cluster`. */
+  /** A nemesis for `cluster`; sets the network's message faults. */
   constructor(cluster: SimCluster) {
     this.#c = cluster;
+    const f = cluster.faults;
+    cluster.net.setFaults({
+      dropRate: f.has("drop") ? 0.03 : 0,
+      duplicateRate: f.has("duplicate") ? 0.03 : 0,
+      reorderRate: f.has("reorder") ? 0.1 : 0,
+      reorderWindowMs: 2 * TICK_MS,
+      delayMs: f.has("delay") ? [0.5, 1.5 * TICK_MS] : [0.5, 3],
+    });
   }
 
-  /** Ends every fault: partitions, drops; restarts crashed nodes. */
+  /** Ends every fault: partitions, message and disk faults. (Down nodes restart as usual.) */
   heal(): void {
     const c = this.#c;
     c.healed = true;
+    this.pinned = undefined;
     c.net.heal();
-    c.net.faults = { drop: 0, duplicate: 0, maxExtraDelay: 0 };
-    for (const n of c.nodes) if (!n.alive) c.restart(n);
-    c.log(
-      0,
-      "heal: partitions removed, crashed nodes restarted, drops stopped",
-    );
+    c.net.setFaults({
+      dropRate: 0,
+      duplicateRate: 0,
+      reorderRate: 0,
+      delayMs: [0.5, 3],
+    });
+    for (const n of c.nodes) {
+      n.disk.faults = {
+        ...n.disk.faults,
+        syncEio: 0,
+        writeEnospc: 0,
+        syncEnospc: 0,
+      };
+      if (n.state === "down") n.restartAt = c.now;
+    }
+    c.log(0, "heal: partitions removed, message and disk faults stopped", true);
   }
 
-  /** One step's worth of faults. */
-  step(): void {
+  /** One tick's worth of faults. */
+  tick(): void {
     const c = this.#c;
     const f = c.faults;
     if (f.has("partition")) {
       if (this.#partitionUntil >= 0 && c.now >= this.#partitionUntil) {
         c.net.heal();
         this.#partitionUntil = -1;
-        c.log(0, "partition healed");
-      } else if (this.#partitionUntil < 0 && c.rand() < 0.02) {
+        c.log(0, "partition healed", true);
+      } else if (this.#partitionUntil < 0 && c.chance(0.02)) {
         this.#partition();
       }
     }
     if (f.has("crash")) {
-      for (const n of c.nodes) {
-        if (!n.alive && c.now >= n.restartAt) c.restart(n);
-      }
-      // Never more down at once than a majority can spare.
-      const down = c.nodes.filter((n) => !n.alive).length;
-      const targeted = c.nodes.find((n) => n.alive && n.crashAt === c.now);
-      if (targeted) {
-        targeted.crashAt = -1;
-        if (down < Math.floor((c.o.nodes - 1) / 2)) {
-          c.crash(targeted);
-          return;
-        }
-      }
-      if (down < Math.floor((c.o.nodes - 1) / 2) && c.rand() < 0.01) {
-        const alive = c.nodes.filter((n) => n.alive);
-        c.crash(alive[c.int(alive.length)]);
+      const down = c.nodes.filter((n) => n.state !== "up").length;
+      if (down < Math.floor((c.o.nodes - 1) / 2) && c.chance(0.01)) {
+        const up = c.up();
+        if (up.length > 0) c.crash(up[c.int(up.length)]);
       }
     }
-    if (f.has("churn") && c.rand() < 0.01) this.#churn();
-    if (f.has("transfer") && c.rand() < 0.01) this.#transfer();
+    if (f.has("churn") && c.chance(0.01)) this.#churn();
+    if (f.has("transfer") && c.chance(0.01)) this.#transfer();
+    if (f.has("snapshot") && c.chance(0.01)) this.#snapshot();
+  }
+
+  #snapshot(): void {
+    const c = this.#c;
+    const up = c.up();
+    if (up.length === 0) return;
+    const n = up[c.int(up.length)];
+    c.log(n.id, "takeSnapshot()");
+    void c.settle(n, "takeSnapshot", n.server!.takeSnapshot(), 60_000).then(
+      (r) => {
+        if (!r.ok) c.log(n.id, `takeSnapshot failed: ${errorText(r.error)}`);
+      },
+    );
   }
 
   #transfer(): void {
     const c = this.#c;
     const leader = c.leader();
     if (!leader) return;
-    const voters = leader.node.status().membership.voters.filter((v) =>
-      v !== leader.id
+    const voters = c.membership().voters.filter((v) => v !== leader.id);
+    const to = voters.length > 0 && c.chance(0.7)
+      ? voters[c.int(voters.length)]
+      : undefined;
+    c.stats.transfers++;
+    c.log(leader.id, `transferLeadership(${to ?? ""})`, true);
+    const timeoutMs = 30 * TICK_MS;
+    void c.settle(
+      leader,
+      "transferLeadership",
+      leader.server!.transferLeadership(to, { timeoutMs }),
+      timeoutMs,
+    ).then((r) =>
+      c.log(
+        leader.id,
+        r.ok
+          ? `transfer done: n${r.value} leads`
+          : `transfer failed: ${errorText(r.error)}`,
+      )
     );
-    if (voters.length === 0) return;
-    const to = voters[c.int(voters.length)];
-    try {
-      leader.node.transferLeadership(to);
-      c.stats.transfers++;
-      c.log(leader.id, `transfer leadership to n${to}`);
-    } catch (error) {
-      if (!isCoreError(error)) throw error;
+    // A reader left on the old leader sees whether its lease survived the
+    // transfer; sometimes the old leader stops hearing the others (so it
+    // does not learn the new term) while it can still send TimeoutNow.
+    if (c.o.leaseReads && c.chance(0.5)) {
+      const until = c.now + 40 * TICK_MS;
+      this.pinned = { client: 1, node: leader.id, until };
+      if (this.#partitionUntil < 0 && c.faults.has("partition")) {
+        for (const n of c.nodes) {
+          if (n.id !== leader.id) c.net.blockLink(n.id, leader.id);
+        }
+        this.#partitionUntil = until;
+        c.log(0, `n${leader.id} hears no one (one-way)`, true);
+      }
     }
   }
 
   #partition(): void {
     const c = this.#c;
     const ids = c.nodes.map((n) => n.id);
-    const kind = c.int(4);
+    // With leases, isolate the leader half the time: a lease must not outlive it.
+    const kind = c.o.leaseReads && c.chance(0.5) ? 2 : c.int(4);
     const leader = c.leader();
-    const block = (a: number, b: number) => c.net.setLink(a, b, true);
     let text: string;
     if (kind === 0 || (kind === 2 && !leader)) {
-      // Symmetric split into two groups.
-      const shuffled = ids.slice().sort(() => c.rand() - 0.5);
+      const shuffled = ids.slice();
+      for (let i = shuffled.length - 1; i > 0; i--) {
+        const j = c.int(i + 1);
+        [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+      }
       const cut = 1 + c.int(ids.length - 1);
       const left = shuffled.slice(0, cut);
       const right = shuffled.slice(cut);
-      for (const a of left) for (const b of right) (block(a, b), block(b, a));
+      c.net.partition(left, right);
       text = `partition {${left.join(",")}} | {${right.join(",")}}`;
     } else if (kind === 1) {
       const a = ids[c.int(ids.length)];
       const others = ids.filter((x) => x !== a);
       const b = others[c.int(others.length)];
-      block(a, b);
+      c.net.blockLink(a, b);
       text = `one-way partition n${a} -> n${b} blocked`;
     } else if (kind === 2 && leader) {
-      for (const b of ids) {
-        if (b !== leader.id) (block(leader.id, b), block(b, leader.id));
-      }
+      c.net.isolate(leader.id);
       text = `leader n${leader.id} isolated`;
-      // A reader on the wrong side: client 1 keeps reading from the old
-      // leader while the others move on (stale reads show up here).
-      c.pinned = { client: 1, node: leader.id, until: c.now + 20 + c.int(60) };
+      // A reader on the wrong side keeps reading from the old leader.
+      this.pinned = {
+        client: 1,
+        node: leader.id,
+        until: c.now + (20 + c.int(60)) * TICK_MS,
+      };
     } else {
-      // Bridge: two groups that only hear each other through one node.
       const bridge = ids[c.int(ids.length)];
       const rest = ids.filter((x) => x !== bridge);
       const left = rest.filter((_, i) => i % 2 === 0);
       const right = rest.filter((_, i) => i % 2 === 1);
-      for (const a of left) for (const b of right) (block(a, b), block(b, a));
+      c.net.partition(left, right);
       text = `bridge through n${bridge}: {${left.join(",")}} | {${
         right.join(",")
       }}`;
     }
     this.#partitionUntil = Math.max(
-      c.now + 20 + c.int(60),
-      c.pinned?.until ?? 0,
+      c.now + (20 + c.int(60)) * TICK_MS,
+      this.pinned?.until ?? 0,
     );
     c.stats.partitions++;
-    c.log(0, text);
+    c.log(0, text, true);
   }
 
-  #churn(again = false): void {
+  /** One membership change through the leader's API (one at a time). */
+  #churn(): void {
     const c = this.#c;
     const leader = c.leader();
-    if (!leader) return;
-    const m = leader.node.status().membership;
+    if (!leader || this.#busy) return;
+    const m = c.membership();
     const all = c.nodes.map((n) => n.id);
     const missing = all.filter((id) => !m.voters.includes(id));
-    let change: MembershipChange;
-    if (c.rand() < 0.25) {
-      // A joint change (§6): several voters swapped at once; the core
-      // leaves the joint configuration by itself once it commits.
-      const voters = all.filter(() => c.rand() < 0.7);
-      if (voters.length < 2) return;
-      const learners = all.filter((id) =>
-        !voters.includes(id) && c.rand() < 0.5
-      );
-      change = { type: "enterJoint", voters, learners };
-    } else if (missing.length > 0) {
+    const timeoutMs = 40 * TICK_MS;
+    let what: string;
+    let p: Promise<number>;
+    const s = leader.server!;
+    if (missing.length > 0 && (m.voters.length < 3 || c.chance(0.7))) {
       const id = missing[c.int(missing.length)];
-      change = m.learners.includes(id) || c.rand() < 0.5
-        ? { type: "addVoter", id }
-        : { type: "addLearner", id };
+      if (!m.learners.includes(id) && c.chance(0.3)) {
+        what = `addLearner(${id})`;
+        p = s.addLearner(id, { timeoutMs });
+      } else {
+        what = `addVoter(${id})`;
+        p = s.addVoter(id, { timeoutMs });
+      }
     } else if (m.voters.length > 2) {
-      change = { type: "removeNode", id: m.voters[c.int(m.voters.length)] };
+      const id = m.voters[c.int(m.voters.length)];
+      what = `removeNode(${id})`;
+      p = s.removeNode(id, { timeoutMs });
     } else return;
-    try {
-      leader.node.changeMembership(change);
-      c.stats.membershipChanges++;
-      c.log(leader.id, `membership change ${describe(change)}`);
-    } catch (error) {
-      if (!isCoreError(error)) throw error;
-      return;
-    }
-    // Impatient operators: sometimes a second change right away (the core
-    // must refuse it while the first is in flight).
-    if (!again && c.rand() < 0.5) this.#churn(true);
-  }
-}
-
-function describe(change: MembershipChange): string {
-  switch (change.type) {
-    case "addVoter":
-    case "addLearner":
-    case "removeNode":
-    case "updateNode":
-      return `${change.type} n${change.id}`;
-    case "enterJoint":
-      return `enterJoint voters ${change.voters.join(",")} learners ${
-        (change.learners ?? []).join(",")
-      }`;
-    case "leaveJoint":
-      return "leaveJoint";
-    default: {
-      const never: never = change;
-      return String(never);
-    }
+    this.#busy = true;
+    c.stats.membershipChanges++;
+    c.log(leader.id, what, true);
+    void c.settle(leader, what, p, timeoutMs).then((r) => {
+      this.#busy = false;
+      c.log(
+        leader.id,
+        r.ok
+          ? `${what} committed at ${r.value}`
+          : `${what} failed: ${errorText(r.error)}`,
+      );
+    });
   }
 }

@@ -7,32 +7,38 @@
 import type { CheckResult } from "../linearizability/checker.ts";
 import type { KvOperation } from "../linearizability/history.ts";
 import type { Violation } from "../invariants.ts";
-import type { RaftLog } from "../../log/raft_log.ts";
 
 /** Faults the simulator can inject; each is switched on by name. */
 export type FaultKind =
   | "drop"
   | "duplicate"
   | "reorder"
+  | "delay"
   | "partition"
   | "crash"
   | "skew"
   | "churn"
   | "snapshot"
-  | "transfer";
+  | "transfer"
+  | "disk";
 
 /** Every fault, the default mix. */
 export const ALL_FAULTS: readonly FaultKind[] = [
   "drop",
   "duplicate",
   "reorder",
+  "delay",
   "partition",
   "crash",
   "skew",
   "churn",
   "snapshot",
   "transfer",
+  "disk",
 ];
+
+/** The replicated state machine a run uses. */
+export type SimStateMachineKind = "kv" | "list";
 
 /** Options of one simulated run. */
 export interface SimOptions {
@@ -40,64 +46,64 @@ export interface SimOptions {
   seed: number;
   /** Cluster size. Default 3. */
   nodes?: number;
-  /** Steps (virtual ticks) with faults before the heal. Default 300. */
+  /** Ticks (10 virtual ms each) with faults before the heal. Default 300. */
   steps?: number;
   /** Faults to inject. Default {@linkcode ALL_FAULTS}. */
   faults?: readonly FaultKind[];
   /** Concurrent clients. Default 3. */
   clients?: number;
-  /** Keys the clients use. Default 3. */
+  /** Keys the clients use (KV runs). Default 3. */
   keys?: number;
-  /** Steps after which a client gives up on an operation (it becomes indefinite). Default 40. */
+  /** Ticks after which a client's request times out (it becomes indefinite). Default 30. */
   opTimeout?: number;
-  /** Steps after the heal within which a leader must commit a new write. Default 150. */
+  /** Ticks after the heal within which the cluster must serve a write and a read, transfer leadership, and serve again. Default 200. */
   livenessSteps?: number;
-  /** Trace lines kept for a failure report. Default 80. */
+  /** Events kept per node (and for the cluster) for a failure report. Default 40. */
   traceLines?: number;
   /**
-   * Serve reads under the leader lease instead of a heartbeat round. Clock
-   * skew then stays within ±8%, inside the lease's safety margin.
+   * Leases on (`leaseReads`, `checkQuorum`): clients also read with
+   * `consistency: "lease"`, and clock skew stays within ±4%, inside the
+   * lease's safety margin.
    */
   leaseReads?: boolean;
-  /**
-   * Creates each node's log (default: a fresh `MemoryLog`). A crash replaces
-   * a node's log with `log.crash()`. Use it to run the simulator over your
-   * own in-memory store; a replay then needs the same factory.
-   */
-  createLog?: (id: number) => SimLog;
-}
-
-/**
- * A log the simulator can run and crash: a `RaftLog` with a synchronous
- * sync and a crash that keeps only what was synced (as `MemoryLog` does).
- */
-export interface SimLog extends RaftLog {
-  /** Makes everything done so far durable, at once. */
-  syncNow(): void;
-  /** The log a restarted process would find: only what was synced. */
-  crash(): SimLog;
+  /** The state machine: `"kv"` (the `./kv` service's) or `"list"` (an append-only list). Default: by seed (every third seed a list). */
+  stateMachine?: SimStateMachineKind;
 }
 
 /** A violation with where it happened. */
 export interface SimViolation extends Violation {
-  /** The step it was detected at. */
-  step: number;
+  /** Virtual time it was detected at, ms. */
+  at: number;
+}
+
+/** One line of a node's (or the cluster's) timeline. */
+export interface SimEvent {
+  /** Virtual time, ms. */
+  at: number;
+  /** The node (0: the cluster, the nemesis, the clients). */
+  node: number;
+  /** What happened. */
+  text: string;
 }
 
 /** The outcome of {@linkcode simulate}. */
 export interface SimResult {
   /** The seed. */
   seed: number;
-  /** Steps run (including the heal phase). */
-  steps: number;
+  /** The state machine used. */
+  stateMachine: SimStateMachineKind;
+  /** Virtual milliseconds simulated. */
+  virtualMs: number;
   /** The first violation, if any. */
   violation?: SimViolation;
-  /** The client history. */
+  /** The KV client history (empty for a list run). */
   history: KvOperation[];
-  /** The checker's verdict on the history (absent when a safety invariant broke first). */
+  /** The checker's verdict on the KV history (absent when a safety invariant broke first, or for a list run). */
   linearizability?: CheckResult;
-  /** The last events, one line each, prefixed with step and node. */
-  trace: string[];
+  /** The last events, in order (each node's last `traceLines`, and the cluster's). */
+  trace: SimEvent[];
+  /** Every node's role changes, crashes, restarts and faults, in order (the whole run: the timeline the determinism test compares). */
+  timeline: SimEvent[];
   /** Counters of the run. */
   stats: Record<string, number>;
   /** A command that replays this run. */
@@ -112,5 +118,6 @@ export function replayCommand(options: SimOptions): string {
   } ` +
     `--faults ${faults.length > 0 ? faults.join(",") : "none"} --steps ${
       options.steps ?? 300
-    }` + (options.leaseReads ? " --leases" : "");
+    }` + (options.leaseReads ? " --leases" : "") +
+    (options.stateMachine ? ` --sm ${options.stateMachine}` : "");
 }

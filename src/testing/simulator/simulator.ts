@@ -1,51 +1,51 @@
 /**
- * A deterministic cluster simulator: many {@linkcode RaftNode}s in one
- * process over a simulated network, one seeded PRNG, a virtual clock,
- * switchable faults (the {@linkcode Nemesis}), a key-value client workload
- * whose history is checked for linearizability, and Raft's safety
- * invariants after every step.
+ * The deterministic simulator: N unmodified `RaftServer`s, each over a
+ * `WalLog` on its own {@linkcode SimDisk}, over a `MemoryNetwork` in manual
+ * mode, on virtual time (see `virtual_time.ts` for how async code stays
+ * deterministic), with one seeded PRNG deciding every fault, delay, client
+ * request and election timeout. The same seed replays the same run.
  *
- * Each step: the nemesis strikes, every live node ticks (at its own rate),
- * due messages are delivered, clients act, and every node's Ready is handled
- * by the core's driver protocol (send messages, sync, send persisted
- * messages, apply, serve reads, advance). A sync may take a few steps, so a
- * crash can lose it.
+ * A run: the servers start; clients issue requests; every tick the nemesis
+ * strikes and the oracles look (Raft's properties over every serving
+ * node's log and status, and whether a node whose log failed kept
+ * counting successful syncs); every entry applied is checked against the
+ * commit index and against what other nodes applied. After `steps` ticks
+ * the faults heal and the cluster must, within `livenessSteps`, serve a
+ * write and a linearizable read, hand leadership over, and serve again.
+ * Then clients stop, every request must have settled, the replicas must
+ * converge to equal state machines, and the client history must be
+ * linearizable (KV) or consistent with every acknowledgement (list).
  *
  * @module
  */
 
-import { isCoreError } from "../../core/errors.ts";
-import type { RaftNode, Ready } from "../../core/node.ts";
-import { MemoryLog } from "../../log/memory_log.ts";
+import { encodeKvCommand } from "../../kv/kv_state_machine.ts";
 import { checkHistory, type CheckResult } from "../linearizability/checker.ts";
-import type { NodeView, Violation } from "../invariants.ts";
-import { SimCluster, type SimNode } from "./cluster.ts";
+import type { NodeView } from "../invariants.ts";
+import { errorText, SimCluster, type SimNode, TICK_MS } from "./cluster.ts";
 import { Nemesis } from "./nemesis.ts";
 import {
   ALL_FAULTS,
   replayCommand,
   type SimOptions,
   type SimResult,
-  type SimViolation,
 } from "./options.ts";
+import type { Applied } from "./state_machines.ts";
 import { Workload } from "./workload.ts";
 
 export {
   ALL_FAULTS,
   type FaultKind,
   replayCommand,
-  type SimLog,
+  type SimEvent,
   type SimOptions,
   type SimResult,
+  type SimStateMachineKind,
   type SimViolation,
 } from "./options.ts";
 
-/** Thrown inside a step to stop the run at a violation. */
-class Stop extends Error {
-  constructor(readonly violation: Violation) {
-    super(violation.detail);
-  }
-}
+const te = new TextEncoder();
+const td = new TextDecoder();
 
 /**
  * Runs one seeded simulation and reports the first violation.
@@ -53,26 +53,20 @@ class Stop extends Error {
  * @example
  * ```ts
  * import { simulate } from "@raft-io/raft/testing";
- * const result = simulate({ seed: 1, nodes: 3, steps: 200 });
- * result.violation; // undefined when every invariant held
+ * const result = await simulate({ seed: 1, nodes: 3, steps: 100 });
+ * result.violation; // undefined when every oracle held
  * ```
  */
-export function simulate(options: SimOptions): SimResult {
-  return new Simulation(options).run();
+export async function simulate(options: SimOptions): Promise<SimResult> {
+  return await new Simulation(options).run();
 }
 
 class Simulation {
   readonly #c: SimCluster;
   readonly #nemesis: Nemesis;
   readonly #workload: Workload;
-  /**
-   * Liveness after the heal: 0 until a read completes; then a leadership
-   * transfer is requested (1 while pending); 2 until a read completes under
-   * the new leader with every pending proposal decided; 3 when met.
-   */
-  #stage = 0;
-  #stageStep = 0;
-  #transferTerm = 0;
+  #done = false;
+  #linearizability: CheckResult | undefined;
 
   constructor(options: SimOptions) {
     this.#c = new SimCluster({
@@ -82,232 +76,379 @@ class Simulation {
       faults: options.faults ?? ALL_FAULTS,
       clients: options.clients ?? 3,
       keys: options.keys ?? 3,
-      opTimeout: options.opTimeout ?? 40,
-      livenessSteps: options.livenessSteps ?? 150,
-      traceLines: options.traceLines ?? 80,
+      opTimeout: options.opTimeout ?? 30,
+      livenessSteps: options.livenessSteps ?? 200,
+      traceLines: options.traceLines ?? 40,
       leaseReads: options.leaseReads ?? false,
-      createLog: options.createLog ?? (() => new MemoryLog()),
+      stateMachine: options.stateMachine ??
+        (options.seed % 3 === 0 ? "list" : "kv"),
     });
     this.#nemesis = new Nemesis(this.#c);
-    this.#workload = new Workload(this.#c);
+    this.#workload = new Workload(this.#c, this.#nemesis);
   }
 
-  run(): SimResult {
+  async run(): Promise<SimResult> {
     const c = this.#c;
-    let violation: SimViolation | undefined;
-    let linearizability: CheckResult | undefined;
-    const heal = c.o.steps;
-    // Both liveness stages may take `livenessSteps`; then in-flight calls drain.
-    const end = heal + 2 * c.o.livenessSteps + c.o.opTimeout + 1;
+    const o = c.o;
+    const healAt = o.steps * TICK_MS;
+    const end = healAt +
+      (o.livenessSteps + 4 * o.opTimeout + 200) * TICK_MS;
     try {
-      for (c.now = 1; c.now <= end; c.now++) {
-        if (c.now === heal + 1) {
-          this.#nemesis.heal();
-          this.#stageStep = c.now;
-        }
-        if (!c.healed) this.#nemesis.step();
-        this.#step();
-        if (c.healed) this.#liveness();
-        if (this.#stage === 3) this.#workload.stopped = true;
-        if (this.#stage === 3 && this.#workload.idle()) break;
-      }
-      linearizability = checkHistory(this.#workload.history, {
-        timeBudgetMs: 5_000,
+      for (const n of c.nodes) void c.start(n);
+      this.#workload.start();
+      this.#repeat(1, () => {
+        if (c.net.pending > 0) c.net.deliverDue();
       });
-      if (linearizability.verdict === "illegal") {
-        violation = {
-          invariant: "linearizability",
-          detail: linearizability.illegal?.message ?? "not linearizable",
-          step: c.now,
-        };
+      this.#repeat(TICK_MS, () => this.#tick(healAt));
+      let t = 0;
+      while (!this.#done && c.violation === undefined && t < end) {
+        t += 10 * TICK_MS;
+        try {
+          await c.loop.runUntil(t);
+        } catch (e) {
+          c.violate({ invariant: "liveness", detail: errorText(e) });
+        }
       }
-    } catch (error) {
-      if (!(error instanceof Stop)) throw error;
-      violation = { ...error.violation, step: c.now };
-      c.log(
-        0,
-        `VIOLATION ${error.violation.invariant}: ${error.violation.detail}`,
-      );
+      if (!this.#done && c.violation === undefined) {
+        c.violate({
+          invariant: "liveness",
+          detail: `the run did not finish within ${end} virtual ms`,
+        });
+      }
+    } finally {
+      c.loop.close();
+    }
+    const stats: Record<string, number> = {
+      ...c.stats,
+      events: c.loop.events,
+      virtualMs: c.loop.now,
+      operations: this.#workload.history.length +
+        this.#workload.appends.length + this.#workload.listReads.length,
+    };
+    for (const n of c.nodes) {
+      for (const [k, v] of Object.entries(n.disk.stats)) {
+        stats[`disk.${k}`] = (stats[`disk.${k}`] ?? 0) + v;
+      }
     }
     return {
-      seed: c.o.seed,
-      steps: c.now,
-      violation,
+      seed: o.seed,
+      stateMachine: c.kind,
+      virtualMs: c.loop.now,
+      violation: c.violation,
       history: this.#workload.history,
-      linearizability,
+      linearizability: this.#linearizability,
       trace: c.trace(),
-      stats: {
-        ...c.stats,
-        ...c.net.stats,
-        operations: this.#workload.history.length,
-      },
-      replay: replayCommand(c.o),
+      timeline: c.timeline,
+      stats,
+      replay: replayCommand(o),
     };
   }
 
-  /**
-   * After the heal the cluster must serve a read (a leader that committed
-   * an entry of its term), hand leadership over when asked, and then serve
-   * a read under the new leader with every pending proposal decided, each
-   * within `livenessSteps`.
-   */
-  #liveness(): void {
-    const c = this.#c;
-    if (this.#stage === 3) return;
-    const leader = c.leader();
-    const status = (n: RaftNode) => n.status();
-    const readSince = this.#workload.lastReadInvokedAt >= this.#stageStep;
-    if (this.#stage === 0 && readSince) this.#stage = 1;
-    if (this.#stage === 1 && leader) {
-      const voters = status(leader.node).membership.voters.filter((v) =>
-        v !== leader.id
-      );
-      if (voters.length === 0) this.#stage = 3;
-      else {
-        try {
-          leader.node.transferLeadership(voters[c.int(voters.length)]);
-          this.#transferTerm = status(leader.node).term;
-          this.#stage = 2;
-          this.#stageStep = c.now;
-          c.log(leader.id, "liveness check: transfer leadership");
-        } catch (error) {
-          if (!isCoreError(error)) throw error;
-        }
-      }
-    }
-    if (
-      this.#stage === 2 && leader &&
-      status(leader.node).term === this.#transferTerm &&
-      status(leader.node).leadTransferee === 0 && c.now - this.#stageStep > 30
-    ) {
-      // The transfer was abandoned (it may be, after an election timeout): ask again.
-      this.#stage = 1;
-    }
-    if (
-      this.#stage === 2 &&
-      this.#workload.lastReadInvokedAt >= this.#stageStep && leader &&
-      status(leader.node).term > this.#transferTerm &&
-      // Every pending proposal decided: the leader's whole log is committed.
-      status(leader.node).commit === leader.log.lastIndex()
-    ) {
-      this.#stage = 3;
-    }
-    const deadline = (this.#stage === 2 ? this.#stageStep : c.o.steps) +
-      c.o.livenessSteps;
-    if (this.#stage !== 3 && c.now > deadline) {
-      const what = [
-        "no read served",
-        "no leader to transfer from",
-        "no read served (or proposals left undecided) after a leadership transfer",
-      ][Math.min(this.#stage, 2)];
-      const since = this.#stage === 2
-        ? "the transfer was requested"
-        : "the faults healed";
-      const leaders = c.leaders().map((n) => n.id).join(",") || "none";
-      throw new Stop({
-        invariant: "liveness",
-        detail:
-          `${what} within ${c.o.livenessSteps} steps after ${since} (leaders: ${leaders})`,
+  /** Runs `fn` every `ms` of virtual time. */
+  #repeat(ms: number, fn: () => void): void {
+    const loop = this.#c.loop;
+    const arm = () =>
+      loop.after(ms, () => {
+        arm();
+        fn();
       });
-    }
+    arm();
   }
 
-  #step(): void {
+  #tick(healAt: number): void {
     const c = this.#c;
     for (const n of c.nodes) {
-      if (!n.alive) continue;
-      n.phase += n.rate;
-      while (n.phase >= 1) {
-        n.phase -= 1;
-        n.node.tick();
-      }
+      if (n.state === "down" && c.now >= n.restartAt) void c.start(n);
     }
-    for (const m of c.net.deliverDue(c.now)) {
-      const n = c.nodes[m.to - 1];
-      if (n && n.alive) n.node.step(m);
+    if (!c.healed) {
+      if (c.now >= healAt) {
+        this.#nemesis.heal();
+        void this.#finish(healAt).catch((e) =>
+          c.violate({ invariant: "liveness", detail: errorText(e) })
+        );
+      } else this.#nemesis.tick();
     }
-    this.#workload.step();
-    for (const n of c.nodes) if (n.alive) this.#drive(n);
-    const views: NodeView[] = c.nodes.map((n) => {
-      const s = n.node.status();
-      return {
+    this.#observe();
+  }
+
+  /** Raft's properties over the serving nodes, and failed logs that keep syncing. */
+  #observe(): void {
+    const c = this.#c;
+    const views: NodeView[] = [];
+    for (const n of c.up()) {
+      const s = n.server!.status();
+      views.push({
         id: n.id,
-        alive: n.alive,
+        alive: true,
         role: s.role,
         term: s.term,
         commit: s.commit,
-        log: n.log,
+        log: n.log!,
         isVoter: s.membership.voters.includes(n.id) ||
           s.membership.outgoing.includes(n.id),
-      };
-    });
+      });
+      if (n.logFailedAt >= 0) {
+        const syncs = n.server!.metrics().syncs;
+        if (n.syncsAtFailure === undefined) n.syncsAtFailure = syncs;
+        else if (syncs > n.syncsAtFailure && !n.server!.isStopped) {
+          c.violate({
+            invariant: "sync-failure-ignored",
+            detail:
+              `node ${n.id}'s log failed at ${n.logFailedAt} ms, yet the server counted ${
+                syncs - n.syncsAtFailure
+              } more successful syncs and keeps running`,
+          });
+        }
+      }
+    }
     const v = c.inv.observe(views);
-    if (v) throw new Stop(v);
+    if (v) c.violate(v);
   }
 
-  /** The driver protocol of the core (see src/core/node.ts), with a slow disk. */
-  #drive(n: SimNode): void {
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.#c.loop.after(ms, resolve));
+  }
+
+  /** After the heal: liveness, then drain the clients, converge and check the history. */
+  async #finish(healAt: number): Promise<void> {
     const c = this.#c;
-    for (let round = 0; round < 4; round++) {
-      if (n.pending) {
-        if (n.pending.at > c.now) return;
-        this.#finish(n, n.pending.rd);
+    const deadline = healAt + c.o.livenessSteps * TICK_MS;
+    if (!await this.#serve(deadline, "after the heal")) return;
+    if (!await this.#transfer(deadline)) return;
+    if (!await this.#serve(deadline, "after a leadership transfer")) return;
+    this.#workload.stopped = true;
+    const drainBy = c.now + 4 * c.o.opTimeout * TICK_MS;
+    while (this.#workload.running > 0 && c.now < drainBy) {
+      await this.#sleep(TICK_MS);
+    }
+    if (this.#workload.running > 0) {
+      c.violate({
+        invariant: "promise-hang",
+        detail: `${this.#workload.running} clients still waiting after the run`,
+      });
+      return;
+    }
+    if (!await this.#converge()) return;
+    this.#checkHistory();
+    this.#done = true;
+  }
+
+  #marker = 0;
+
+  /** A write and a linearizable read on a ready leader, before `deadline`. */
+  async #serve(deadline: number, when: string): Promise<boolean> {
+    const c = this.#c;
+    while (c.now < deadline && c.violation === undefined) {
+      const leader = c.leader();
+      if (leader === undefined || !leader.server!.status().leaderReady) {
+        await this.#sleep(TICK_MS);
         continue;
       }
-      if (!n.node.hasReady()) return;
-      const rd = n.node.ready();
-      if (rd.softState) {
-        c.log(
-          n.id,
-          `${rd.softState.role} (term ${n.node.status().term}, leader n${rd.softState.leader})`,
-        );
-        if (rd.softState.role === "leader") c.stats.elections++;
+      const value = `live-${++this.#marker}`;
+      const data = c.kind === "kv"
+        ? encodeKvCommand({ op: "put", key: "live", value: te.encode(value) })
+        : te.encode(value);
+      const timeoutMs = 20 * TICK_MS;
+      const w = await c.settle(
+        leader,
+        "liveness write",
+        leader.server!.propose(data, { timeoutMs }),
+        timeoutMs,
+      );
+      if (!w.ok) {
+        await this.#sleep(TICK_MS);
+        continue;
       }
-      for (const m of rd.messages) c.net.send(m, c.now);
-      // A disk whose fsync takes a while: a crash meanwhile loses the batch.
-      const delay = rd.mustSync && c.faults.has("crash") ? c.int(3) : 0;
-      if (delay > 0) {
-        n.pending = { rd, at: c.now + delay };
-        return;
+      const applied = w.value as Applied<unknown>;
+      c.inv.acknowledged(applied.index, applied.term, `liveness ${value}`);
+      const r = await c.settle(
+        leader,
+        "liveness read",
+        leader.server!.read({ timeoutMs }),
+        timeoutMs,
+      );
+      if (r.ok) {
+        c.log(leader.id, `liveness: served a write and a read ${when}`);
+        return true;
       }
-      this.#finish(n, rd);
+      await this.#sleep(TICK_MS);
     }
+    if (c.violation === undefined) {
+      const leaders = c.up().filter((n) => n.server!.role === "leader").map((
+        n,
+      ) => `n${n.id}`).join(",") || "none";
+      c.violate({
+        invariant: "liveness",
+        detail:
+          `no write and read served ${when} within ${c.o.livenessSteps} ticks of the heal (leaders: ${leaders})`,
+      });
+    }
+    return false;
   }
 
-  /** The rest of a Ready once its sync completed: persisted messages, snapshot, apply, reads, advance. */
-  #finish(n: SimNode, rd: Ready): void {
+  async #transfer(deadline: number): Promise<boolean> {
     const c = this.#c;
-    n.pending = undefined;
-    if (rd.mustSync) n.log.syncNow();
-    for (const m of rd.persistedMessages) {
-      c.net.send(m, c.now);
-      // Targeted fault: crash a voter right after it granted a vote, when a
-      // lost vote would let it vote twice in one term.
+    while (c.now < deadline && c.violation === undefined) {
+      const leader = c.leader();
+      if (leader === undefined) {
+        await this.#sleep(TICK_MS);
+        continue;
+      }
+      const voters = c.membership().voters.filter((v) => v !== leader.id);
+      if (voters.length === 0) return true;
+      const timeoutMs = 30 * TICK_MS;
+      const r = await c.settle(
+        leader,
+        "liveness transfer",
+        leader.server!.transferLeadership(undefined, { timeoutMs }),
+        timeoutMs,
+      );
+      if (r.ok) {
+        c.log(0, `liveness: leadership moved n${leader.id} -> n${r.value}`);
+        return true;
+      }
+      await this.#sleep(TICK_MS);
+    }
+    if (c.violation === undefined) {
+      c.violate({
+        invariant: "liveness",
+        detail:
+          `leadership could not be transferred within ${c.o.livenessSteps} ticks of the heal`,
+      });
+    }
+    return false;
+  }
+
+  /** Every serving member applies up to the leader's commit index; then their state machines must be equal. */
+  async #converge(): Promise<boolean> {
+    const c = this.#c;
+    const by = c.now + 100 * TICK_MS;
+    let members: SimNode[] = [];
+    while (c.now < by) {
+      const leader = c.leader();
+      const m = c.membership();
+      const ids = new Set([...m.voters, ...m.learners]);
+      members = c.nodes.filter((n) => ids.has(n.id));
       if (
-        m.type === "RequestVoteResponse" && m.granted && !m.preVote &&
-        c.faults.has("crash") && !c.healed && c.rand() < 0.3
-      ) n.crashAt = c.now + 1;
+        leader !== undefined && members.every((n) => n.state === "up") &&
+        members.every((n) =>
+          n.server!.applied >= leader.server!.status().commit
+        )
+      ) break;
+      await this.#sleep(TICK_MS);
     }
-    if (rd.snapshot) {
-      n.sm.restore(rd.snapshot.data);
-      c.log(n.id, `restored snapshot at index ${rd.snapshot.meta.index}`);
+    if (!members.every((n) => n.state === "up")) {
+      c.violate({
+        invariant: "liveness",
+        detail: `members ${
+          members.filter((n) => n.state !== "up").map((n) => n.id).join(",")
+        } did not come back after the heal`,
+      });
+      return false;
     }
-    for (const e of rd.committedEntries) {
-      const v = c.inv.applied(n.id, e);
-      if (v) throw new Stop(v);
-      if (e.kind !== "normal") continue;
-      const result = n.sm.apply(e.data);
-      if (result !== undefined) this.#workload.applied(n, e, result);
+    const contents = members.map((n) => describeState(c, n));
+    for (let i = 1; i < contents.length; i++) {
+      if (contents[i] !== contents[0]) {
+        c.violate({
+          invariant: "replicas-disagree",
+          detail: `after the heal node ${members[0].id} holds ${
+            contents[0].slice(0, 300)
+          } but node ${members[i].id} holds ${contents[i].slice(0, 300)}`,
+        });
+        return false;
+      }
     }
-    for (const rs of rd.readStates) this.#workload.readReady(n, rs.context);
-    n.node.advance(rd);
-    if (c.faults.has("snapshot")) {
-      const applied = n.node.status().applied;
-      if (applied - n.lastSnapshot >= 15) {
-        n.node.snapshotTaken(applied, n.sm.snapshot());
-        n.lastSnapshot = applied;
-        c.stats.snapshots++;
+    return true;
+  }
+
+  #checkHistory(): void {
+    const c = this.#c;
+    if (c.kind === "kv") {
+      this.#linearizability = checkHistory(this.#workload.history, {
+        timeBudgetMs: 5_000,
+      });
+      if (this.#linearizability.verdict === "illegal") {
+        c.violate({
+          invariant: "linearizability",
+          detail: this.#linearizability.illegal?.message ??
+            "not linearizable",
+        });
+      }
+      return;
+    }
+    const leader = c.leader() ?? c.up()[0];
+    const final = leader?.list?.items() ?? [];
+    const where = new Map<string, number>();
+    for (let i = 0; i < final.length; i++) {
+      if (where.has(final[i])) {
+        c.violate({
+          invariant: "duplicate-apply",
+          detail: `${final[i]} is in the list twice`,
+        });
+        return;
+      }
+      where.set(final[i], i + 1);
+    }
+    for (const a of this.#workload.appends) {
+      if (a.status === "ok" && where.get(a.value) !== a.position) {
+        c.violate({
+          invariant: "acknowledged-write-lost",
+          detail:
+            `append ${a.value} was acknowledged at position ${a.position}, the list has it at ${
+              where.get(a.value) ?? "none"
+            }`,
+        });
+        return;
+      }
+      if (a.status === "fail" && where.has(a.value)) {
+        c.violate({
+          invariant: "definite-failure-applied",
+          detail:
+            `append ${a.value} failed definitely, yet the list holds it at ${
+              where.get(a.value)
+            }`,
+        });
+        return;
+      }
+    }
+    const acked = this.#workload.appends.filter((a) => a.status === "ok");
+    for (const r of this.#workload.listReads) {
+      for (let i = 0; i < r.items.length; i++) {
+        if (r.items[i] !== final[i]) {
+          c.violate({
+            invariant: "state-machine-safety",
+            detail: `a read saw ${r.items[i]} at ${i + 1}, the list has ${
+              final[i]
+            }`,
+          });
+          return;
+        }
+      }
+      let need = 0;
+      for (const a of acked) {
+        if (a.returnTime! < r.invokeTime) need = Math.max(need, a.position!);
+      }
+      if (r.items.length < need) {
+        c.violate({
+          invariant: "stale-read",
+          detail:
+            `a read invoked after position ${need} was acknowledged saw only ${r.items.length} items`,
+        });
+        return;
       }
     }
   }
+}
+
+/** The state machine's contents as one string. */
+function describeState(c: SimCluster, n: SimNode): string {
+  if (n.list) return JSON.stringify(n.list.items());
+  const kv = n.kv!;
+  const keys = ["live", ...Array.from({ length: c.o.keys }, (_, i) => `k${i}`)];
+  return JSON.stringify(
+    keys.map((k) => {
+      const v = kv.get(k);
+      return [k, v === undefined ? null : td.decode(v)];
+    }).concat([["size", String(kv.size)]]),
+  );
 }
