@@ -7,6 +7,11 @@
  */
 
 import { type Entry, entrySize } from "../log/raft_log.ts";
+import {
+  noteLeaderMatch,
+  responseCatchUpIndex,
+  screenAppendResponse,
+} from "./catch_up.ts";
 import { sendTimeoutNow } from "./election.ts";
 import type {
   AppendEntries,
@@ -171,6 +176,7 @@ export function handleAppendEntries(r: Raft, m: AppendEntries): void {
   if (m.prevLogIndex < r.commit) {
     // Everything up to our commit index matches the leader (Log Matching):
     // acknowledge that much; anything beyond it will be re-sent.
+    noteLeaderMatch(r, r.commit, m.leaderCommit);
     respondAppend(r, m.from, true, r.commit, 0, 0, 0);
     return;
   }
@@ -216,6 +222,7 @@ export function handleAppendEntries(r: Raft, m: AppendEntries): void {
   // with an older leaderCommit or a shorter suffix never lowers it.
   const target = m.leaderCommit < lastNew ? m.leaderCommit : lastNew;
   r.commitTo(target);
+  noteLeaderMatch(r, lastNew, m.leaderCommit);
   respondAppend(r, m.from, true, lastNew, 0, 0, 0);
 }
 
@@ -239,6 +246,8 @@ function respondAppend(
     hintIndex,
     hintTerm,
   };
+  const catchUpIndex = responseCatchUpIndex(r);
+  if (catchUpIndex !== undefined) resp.catchUpIndex = catchUpIndex;
   r.send(resp);
 }
 
@@ -247,6 +256,8 @@ export function handleAppendResponse(r: Raft, m: AppendEntriesResponse): void {
   const pr = r.progress.get(m.from);
   if (pr === undefined) return;
   pr.recentActive = true;
+  // A repaired follower's earlier acknowledgements are not trusted (catch_up.ts).
+  if (!screenAppendResponse(pr, m)) return;
   if (!m.success) {
     // Fast back-tracking: skip every index whose term proves a mismatch.
     let matchHint = m.hintIndex;
