@@ -27,7 +27,10 @@
  * 2. Its term starts at least at `term` (raft.ts), so it rejects a deposed
  *    leader of a lower term it may have already turned away.
  * 3. It accepts entries and snapshots from a leader, and answers appends
- *    with `catchUpIndex` set (below).
+ *    with `catchUpIndex` set (below). The first heartbeat of a leader (or
+ *    one whose commit index is beyond its log) is also answered with such
+ *    an append response, acknowledging only its commit index: an idle
+ *    leader that believes it caught up would otherwise never learn.
  * 4. It is caught up once it accepted an append (or installed a snapshot)
  *    from a leader of term ≥ `term` and its log then matches that leader's
  *    through `max(index, leaderCommit)`: it again holds every entry it may

@@ -144,6 +144,9 @@ export class Raft {
   caughtUp = false;
   /** `caughtUp` was handed out in a Ready. */
   caughtUpReported = false;
+  /** Term and leader last sent a response carrying `catchUpIndex` (catch_up.ts). */
+  catchUpToldTerm = 0;
+  catchUpToldLeader = 0;
 
   /** Messages that may leave at once. */
   msgs: Message[] = [];

@@ -247,7 +247,11 @@ function respondAppend(
     hintTerm,
   };
   const catchUpIndex = responseCatchUpIndex(r);
-  if (catchUpIndex !== undefined) resp.catchUpIndex = catchUpIndex;
+  if (catchUpIndex !== undefined) {
+    resp.catchUpIndex = catchUpIndex;
+    r.catchUpToldTerm = r.term;
+    r.catchUpToldLeader = to;
+  }
   r.send(resp);
 }
 
@@ -302,6 +306,16 @@ export function handleAppendResponse(r: Raft, m: AppendEntriesResponse): void {
 export function handleHeartbeat(r: Raft, m: Heartbeat): void {
   const last = r.log.lastIndex();
   r.commitTo(m.commit < last ? m.commit : last);
+  if (
+    r.catchUp !== undefined &&
+    (m.commit > last || r.catchUpToldTerm !== r.term ||
+      r.catchUpToldLeader !== m.from)
+  ) {
+    // A repaired node tells the leader at once (an idle leader sends no
+    // append to a follower it believes caught up): its committed prefix
+    // matches every leader's log, and nothing above it is proven.
+    respondAppend(r, m.from, true, r.commit, 0, 0, 0);
+  }
   const resp: HeartbeatResponse = {
     type: "HeartbeatResponse",
     from: r.id,
