@@ -84,10 +84,16 @@ export function noteLeaderMatch(
   if (r.term === marker.term && r.vote === 0) r.vote = r.leader;
 }
 
-/** Follower: the `catchUpIndex` to put in an append response (undefined when not catching up). */
+/**
+ * Follower: the `catchUpIndex` to put in an append response; undefined
+ * when not catching up, or once caught up (the leader's log through the
+ * marker's index is held again, so earlier acknowledgements are true
+ * again; the vote waits for durability all the same).
+ */
 export function responseCatchUpIndex(r: Raft): number | undefined {
   const marker = r.catchUp;
-  return marker === undefined ? undefined : Math.max(marker.index, 1);
+  if (marker === undefined || r.caughtUp) return undefined;
+  return Math.max(marker.index, 1);
 }
 
 /**

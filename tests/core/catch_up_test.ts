@@ -241,24 +241,32 @@ Deno.test("an acknowledgement sent before the repair, delivered late, does not r
   assert.equal(c.get(1).node.status().commit >= k, true);
 });
 
-Deno.test("a repaired follower's append responses carry catchUpIndex until it is durably caught up", () => {
+Deno.test("a repaired follower's append responses carry catchUpIndex until it has caught up", () => {
   const c = Cluster.of(3);
   elect(c);
-  commitEntries(c, 1, 3);
-  const marker = c.repair(3, 3);
+  commitEntries(c, 1, 2);
+  c.repair(3, 2);
+  c.get(3).log.simulateRepair({ index: 6, term: 1 }); // beyond the leader's log
   c.restart(3);
-  c.get(3).holdCaughtUp = true;
   c.tick([1], 1);
   c.stabilize();
-  c.get(1).node.propose(enc.encode("y"));
-  c.processReady(1);
-  c.deliver({ to: 3 });
-  c.processReady(3);
-  const resp = c.queue.find((m) =>
-    m.type === "AppendEntriesResponse" && m.from === 3
-  );
-  assert.ok(resp !== undefined && resp.type === "AppendEntriesResponse");
-  assert.equal(resp.catchUpIndex, marker.index);
+  const answer = () => {
+    c.get(1).node.propose(enc.encode("y"));
+    c.processReady(1);
+    c.deliver({ to: 3 });
+    c.processReady(3);
+    const resp = c.queue.find((m) =>
+      m.type === "AppendEntriesResponse" && m.from === 3
+    );
+    assert.ok(resp !== undefined && resp.type === "AppendEntriesResponse");
+    c.stabilize();
+    return resp;
+  };
+  assert.equal(answer().catchUpIndex, 6); // log at 4
+  assert.equal(answer().catchUpIndex, 6); // log at 5
+  assert.equal(answer().catchUpIndex, 6); // log at 6: this one proves it
+  assert.equal(c.get(3).node.status().catchingUp, false);
+  assert.equal(answer().catchUpIndex, undefined);
 });
 
 Deno.test("after catching up in the marker's term, its forgotten vote in that term stays spent", () => {
