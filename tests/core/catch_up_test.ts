@@ -86,7 +86,7 @@ Deno.test("a repaired node never campaigns: not on ticks, not on campaign(), not
   assert.equal(sent(c, 3, "RequestVote"), false);
 });
 
-Deno.test("a repaired node starts at least in the marker's term (it refuses a deposed leader)", () => {
+Deno.test("a repaired node starts at least in the marker's term, so a deposed leader's appends are refused", () => {
   const c = Cluster.of(3);
   elect(c);
   commitEntries(c, 1, 2);
@@ -95,6 +95,25 @@ Deno.test("a repaired node starts at least in the marker's term (it refuses a de
   c.restart(3);
   assert.equal(c.get(3).node.status().term, marker.term + 2);
   assert.equal(c.get(3).node.status().vote, 0);
+  // The leader of the older term is turned away (and told the newer term).
+  const n3 = c.get(3).node;
+  n3.step({
+    type: "AppendEntries",
+    from: 1,
+    to: 3,
+    term: marker.term,
+    prevLogIndex: 1,
+    prevLogTerm: marker.term,
+    entries: [],
+    leaderCommit: 1,
+  });
+  c.processReady(3);
+  const resp = c.queue.find((m) =>
+    m.type === "AppendEntriesResponse" && m.from === 3
+  );
+  assert.ok(resp !== undefined && resp.type === "AppendEntriesResponse");
+  assert.equal(resp.success, false);
+  assert.equal(resp.term, marker.term + 2);
 });
 
 Deno.test("a repaired node catches up from the leader, clears the marker and votes again", () => {
