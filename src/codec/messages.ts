@@ -219,6 +219,18 @@ export function encodeMessageInto(writer: ByteWriter, msg: Message): void {
       w.u64(msg.rejectIndex, "rejectIndex");
       w.u64(msg.hintIndex, "hintIndex");
       w.u64(msg.hintTerm, "hintTerm");
+      // Optional, written only when present (so every other response keeps
+      // its version-1 bytes): a repaired follower catching up.
+      if (msg.catchUpIndex !== undefined) {
+        if (msg.catchUpIndex === 0) {
+          throw new MessageEncodeError(
+            "invalid_value",
+            "catchUpIndex",
+            "catchUpIndex must be at least 1 when present",
+          );
+        }
+        w.u64(msg.catchUpIndex, "catchUpIndex");
+      }
       return;
     case "Heartbeat":
       w.u64(msg.commit, "commit");
@@ -502,7 +514,7 @@ function readMessage(r: ByteReader, limits: DecodeLimits): Message {
       const rejectIndex = r.u64("rejectIndex");
       const hintIndex = r.u64("hintIndex");
       const hintTerm = r.u64("hintTerm");
-      msg = {
+      const resp: AppendEntriesResponse = {
         type: "AppendEntriesResponse",
         from,
         to,
@@ -512,7 +524,21 @@ function readMessage(r: ByteReader, limits: DecodeLimits): Message {
         rejectIndex,
         hintIndex,
         hintTerm,
-      } satisfies AppendEntriesResponse;
+      };
+      if (r.pos < r.end) {
+        const at = r.pos;
+        const catchUpIndex = r.u64("catchUpIndex");
+        if (catchUpIndex === 0) {
+          // Absent is written as nothing: a zero would not be canonical.
+          throw new MessageDecodeError(
+            "invalid_value",
+            at,
+            "catchUpIndex 0 is not a valid encoding (absent is written as nothing)",
+          );
+        }
+        resp.catchUpIndex = catchUpIndex;
+      }
+      msg = resp;
       break;
     }
     case MESSAGE_TAGS.Heartbeat: {

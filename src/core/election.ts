@@ -23,6 +23,8 @@ export type CampaignKind = "preVote" | "election" | "transfer";
  */
 export function campaign(r: Raft, kind: CampaignKind): void {
   if (!r.promotable() || r.role === "leader") return;
+  // A repaired node campaigns only once caught up (catch_up.ts, rule 1).
+  if (r.catchUp !== undefined) return;
   let voteTerm: number;
   if (kind === "preVote") {
     r.becomePreCandidate();
@@ -82,7 +84,8 @@ export function handleRequestVote(r: Raft, m: RequestVote): void {
   const lastTerm = r.log.lastTerm();
   const upToDate = m.lastLogTerm > lastTerm ||
     (m.lastLogTerm === lastTerm && m.lastLogIndex >= r.log.lastIndex());
-  const granted = canVote && upToDate;
+  // A repaired node grants nothing until caught up (catch_up.ts, rule 1).
+  const granted = canVote && upToDate && r.catchUp === undefined;
   if (granted && !m.preVote) {
     r.electionElapsed = 0;
     r.vote = m.from;
@@ -119,7 +122,7 @@ export function handleVoteResponse(r: Raft, m: RequestVoteResponse): void {
 
 /** The target of a transfer campaigns at once (thesis §3.10). */
 export function handleTimeoutNow(r: Raft, _m: TimeoutNow): void {
-  if (!r.promotable()) return;
+  if (!r.promotable() || r.catchUp !== undefined) return;
   campaign(r, "transfer");
 }
 

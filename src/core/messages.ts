@@ -117,6 +117,13 @@ export interface AppendEntriesResponse {
   hintIndex: number;
   /** Term of the follower's entry at `hintIndex` (see `hintIndex`). On success: 0. */
   hintTerm: number;
+  /**
+   * Present while the follower is catching up after a repair of its log
+   * (`RaftLog.needsCatchUp`): the highest index it may have acknowledged
+   * before and since lost (≥ 1). The leader then forgets that follower's
+   * earlier acknowledgements (see the core's catch_up.ts). Absent normally.
+   */
+  catchUpIndex?: number;
 }
 
 /**

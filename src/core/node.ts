@@ -96,6 +96,18 @@ export interface RaftNodeOptions {
    * was restored from the snapshot and nothing after it).
    */
   applied?: number;
+  /**
+   * The log's catch-up marker after a repair (`log.needsCatchUp`): the
+   * highest index and term this node may have acknowledged (or voted in)
+   * and lost. Until it has caught up from a leader — accepted an append or
+   * a snapshot from a leader of term ≥ `term` with its log then matching
+   * the leader's through `max(index, leader's commit)` — the node grants no
+   * vote or pre-vote, never campaigns and ignores TimeoutNow, and its
+   * append responses tell the leader to forget its earlier
+   * acknowledgements. Then a Ready has `caughtUp: true`; see
+   * {@linkcode RaftNode.caughtUpDurable}. Default: none.
+   */
+  catchUp?: { index: number; term: number };
 }
 
 /**
@@ -154,6 +166,7 @@ export class RaftNode {
       log,
       random ?? seededRandom(cfg.id),
       options?.applied,
+      options?.catchUp,
     );
     this.#prevRole = this.#role();
     this.#prevLeader = 0;
@@ -468,6 +481,48 @@ export class RaftNode {
     if (upTo >= r.log.firstIndex()) r.log.compact(upTo);
   }
 
+  /**
+   * True while this node catches up after a repair (see
+   * {@linkcode RaftNodeOptions.catchUp}): it grants no vote and does not
+   * campaign.
+   *
+   * @example
+   * ```ts
+   * import { MemoryLog } from "@raft-io/raft";
+   * import { RaftNode } from "@raft-io/raft/core";
+   * const node = new RaftNode({ id: 1, voters: [1, 2, 3] }, new MemoryLog(), undefined, {
+   *   catchUp: { index: 5, term: 2 },
+   * });
+   * node.catchingUp; // true
+   * ```
+   */
+  get catchingUp(): boolean {
+    return this.#r.catchUp !== undefined;
+  }
+
+  /**
+   * The driver made the end of catch-up durable (`await
+   * log.markCaughtUp()` resolved after a Ready with `caughtUp: true`): the
+   * node votes and campaigns again. A no-op when not catching up.
+   *
+   * @throws {ReadyProtocolError} the node has not reported `caughtUp` yet
+   *   (clearing the marker earlier would be unsafe).
+   */
+  caughtUpDurable(): void {
+    const r = this.#r;
+    if (r.catchUp === undefined) return;
+    if (!r.caughtUpReported) {
+      throw new ReadyProtocolError(
+        "caughtUpDurable() before a Ready reported caughtUp: the node has not caught up yet",
+      );
+    }
+    r.catchUp = undefined;
+    r.caughtUp = false;
+    r.caughtUpReported = false;
+    // It may have waited out many election timeouts: start a fresh one.
+    r.electionElapsed = 0;
+  }
+
   /** The transport could not reach `id`: the leader falls back to probing it. */
   reportUnreachable(id: number): void {
     const pr = this.#r.progress.get(id);
@@ -505,6 +560,7 @@ export class RaftNode {
       leadTransferee: r.leadTransferee,
       removed: r.removed,
       leaderReady: r.leaderReady(),
+      catchingUp: r.catchUp !== undefined,
       progress,
     };
   }
@@ -523,6 +579,7 @@ export class RaftNode {
     if (r.msgs.length > 0 || r.msgsAfterSync.length > 0) return true;
     if (r.unstableFrom <= r.log.lastIndex() || r.logChanged) return true;
     if (r.snapshotToRestore !== undefined || r.membershipChanged) return true;
+    if (r.caughtUp && !r.caughtUpReported) return true;
     const hs = this.#prevHard;
     if (hs.term !== r.term || hs.vote !== r.vote || hs.commit !== r.commit) {
       return true;
@@ -660,6 +717,9 @@ export class RaftNode {
       this.#hintBytes = 0;
     }
 
+    const caughtUp = r.caughtUp && !r.caughtUpReported;
+    if (caughtUp) r.caughtUpReported = true;
+
     const messages = r.msgs;
     const persistedMessages = r.msgsAfterSync;
     r.msgs = [];
@@ -676,6 +736,7 @@ export class RaftNode {
       readStates,
       membership,
       snapshotHint,
+      caughtUp,
     };
     this.#outstanding = {
       ready: rd,

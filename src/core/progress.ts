@@ -142,6 +142,12 @@ export class Progress {
   recentActive = false;
   /** True when the follower is a learner (replicated to, never counted). */
   isLearner: boolean;
+  /**
+   * A repaired follower's catch-up index (its `needsCatchUp.index`, see
+   * catch_up.ts) while it has not yet been shown to hold this leader's log
+   * through it; 0 otherwise.
+   */
+  catchUpIndex = 0;
   /** The snapshot in flight in state `snapshot`. */
   snapshot: SnapshotTransfer | undefined = undefined;
   /** The pipelining window. */
@@ -175,6 +181,20 @@ export class Progress {
       this.next = this.match + 1;
     }
     this.state = "probe";
+    this.probeSent = false;
+    this.snapshot = undefined;
+    this.inflights.reset();
+  }
+
+  /**
+   * Forgets what the follower acknowledged before: `match` becomes `match`
+   * (lower than before: a repaired follower lost entries, see catch_up.ts)
+   * and the follower is probed at `next`. The only place `match` goes down.
+   */
+  forgetMatch(match: number, next: number): void {
+    this.match = match;
+    this.state = "probe";
+    this.next = Math.max(next, match + 1);
     this.probeSent = false;
     this.snapshot = undefined;
     this.inflights.reset();

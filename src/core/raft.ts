@@ -42,6 +42,17 @@ export interface IncomingSnapshot {
   received: number;
 }
 
+/**
+ * A repaired node's debt (`RaftLog.needsCatchUp`): the highest log index and
+ * term it may have acknowledged, or voted in, before its log lost records.
+ */
+export interface CatchUpMarker {
+  /** Highest index the node may have acknowledged. */
+  index: number;
+  /** Highest term the node may have seen or voted in. */
+  term: number;
+}
+
 /** Raft state of one node (Figure 2 plus the bookkeeping of a practical implementation). */
 export class Raft {
   readonly cfg: ResolvedConfig;
@@ -123,6 +134,20 @@ export class Raft {
     undefined;
   incomingSnapshot: IncomingSnapshot | undefined = undefined;
 
+  /**
+   * Set while this node must catch up after a repair (see catch_up.ts): it
+   * grants no vote or pre-vote, never campaigns and ignores TimeoutNow.
+   * Cleared only by `caughtUpDurable()`, once the log's marker is cleared.
+   */
+  catchUp: CatchUpMarker | undefined = undefined;
+  /** The catch-up condition held (reported in a Ready); voting waits for durability. */
+  caughtUp = false;
+  /** `caughtUp` was handed out in a Ready. */
+  caughtUpReported = false;
+  /** Term and leader last sent a response carrying `catchUpIndex` (catch_up.ts). */
+  catchUpToldTerm = 0;
+  catchUpToldLeader = 0;
+
   /** Messages that may leave at once. */
   msgs: Message[] = [];
   /** Messages that may leave only after the log is synced. */
@@ -139,6 +164,7 @@ export class Raft {
     log: RaftLog,
     random: () => number,
     applied?: number,
+    catchUp?: CatchUpMarker,
   ) {
     this.cfg = cfg;
     this.log = log;
@@ -147,6 +173,18 @@ export class Raft {
     const hs = log.hardState();
     this.term = hs.term;
     this.vote = hs.vote;
+    if (catchUp !== undefined) {
+      this.catchUp = { index: catchUp.index, term: catchUp.term };
+      if (catchUp.term > this.term) {
+        // The repair may have cut a hard state that raised the term: without
+        // it this node would accept (and acknowledge) a deposed leader of a
+        // lower term, which could then commit an entry the newer leader
+        // lacks. Its vote in that term is unknown: none is granted until
+        // caught up (catch_up.ts).
+        this.term = catchUp.term;
+        this.vote = 0;
+      }
+    }
     const snap = log.snapshotMeta();
     this.commit = Math.max(hs.commit, snap.index);
     if (this.commit > log.lastIndex()) this.commit = log.lastIndex();

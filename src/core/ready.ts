@@ -75,6 +75,14 @@ export interface Ready {
    * is given again after another threshold's worth of entries or bytes.
    */
   snapshotHint: number | undefined;
+  /**
+   * True (once) when a node started with `catchUp` has caught up from a
+   * leader (see `RaftNodeOptions.catchUp`): after this Ready is handled,
+   * the driver clears the log's marker durably (`await
+   * log.markCaughtUp()`), then calls `node.caughtUpDurable()`. Until then
+   * the node still refuses every vote.
+   */
+  caughtUp: boolean;
 }
 
 /** Replication progress of one peer, as seen by the leader. */
@@ -123,6 +131,11 @@ export interface NodeStatus {
   removed: boolean;
   /** Leader that committed an entry of its term (see `RaftNode.leaderReady`). */
   leaderReady: boolean;
+  /**
+   * True while a repaired node catches up (see `RaftNodeOptions.catchUp`):
+   * it grants no vote and does not campaign.
+   */
+  catchingUp: boolean;
   /** Leader only: per-peer progress, sorted by id (empty otherwise). */
   progress: PeerStatus[];
 }

@@ -7,6 +7,11 @@
  */
 
 import { type Entry, entrySize } from "../log/raft_log.ts";
+import {
+  noteLeaderMatch,
+  responseCatchUpIndex,
+  screenAppendResponse,
+} from "./catch_up.ts";
 import { sendTimeoutNow } from "./election.ts";
 import type {
   AppendEntries,
@@ -172,6 +177,7 @@ export function handleAppendEntries(r: Raft, m: AppendEntries): void {
     // Everything up to our commit index matches the leader (Log Matching):
     // acknowledge that much; anything beyond it will be re-sent.
     respondAppend(r, m.from, true, r.commit, 0, 0, 0);
+    noteLeaderMatch(r, r.commit, m.leaderCommit);
     return;
   }
   const prevTerm = r.log.termAt(m.prevLogIndex);
@@ -216,7 +222,9 @@ export function handleAppendEntries(r: Raft, m: AppendEntries): void {
   // with an older leaderCommit or a shorter suffix never lowers it.
   const target = m.leaderCommit < lastNew ? m.leaderCommit : lastNew;
   r.commitTo(target);
+  // The answer that proves the catch-up still carries catchUpIndex.
   respondAppend(r, m.from, true, lastNew, 0, 0, 0);
+  noteLeaderMatch(r, lastNew, m.leaderCommit);
 }
 
 function respondAppend(
@@ -239,6 +247,12 @@ function respondAppend(
     hintIndex,
     hintTerm,
   };
+  const catchUpIndex = responseCatchUpIndex(r);
+  if (catchUpIndex !== undefined) {
+    resp.catchUpIndex = catchUpIndex;
+    r.catchUpToldTerm = r.term;
+    r.catchUpToldLeader = to;
+  }
   r.send(resp);
 }
 
@@ -247,6 +261,8 @@ export function handleAppendResponse(r: Raft, m: AppendEntriesResponse): void {
   const pr = r.progress.get(m.from);
   if (pr === undefined) return;
   pr.recentActive = true;
+  // A repaired follower's earlier acknowledgements are not trusted (catch_up.ts).
+  if (!screenAppendResponse(pr, m)) return;
   if (!m.success) {
     // Fast back-tracking: skip every index whose term proves a mismatch.
     let matchHint = m.hintIndex;
@@ -264,7 +280,10 @@ export function handleAppendResponse(r: Raft, m: AppendEntriesResponse): void {
     return;
   }
   const updated = pr.maybeUpdate(m.matchIndex);
-  if (!updated && !(pr.match === m.matchIndex && pr.state === "probe")) return;
+  if (!updated && !(pr.match === m.matchIndex && pr.state === "probe")) {
+    proveToRepaired(r, m);
+    return;
+  }
   if (pr.state === "probe") {
     pr.becomeReplicate();
   } else if (pr.state === "snapshot") {
@@ -279,18 +298,42 @@ export function handleAppendResponse(r: Raft, m: AppendEntriesResponse): void {
     // It holds entries up to a commit index it was not told: tell it at the next Ready.
     r.pendingBroadcast = true;
   }
+  let sent = false;
   while (sendAppend(r, m.from, false)) {
-    // Refill the window.
+    sent = true; // Refill the window.
   }
+  if (!sent) proveToRepaired(r, m);
   if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) {
     sendTimeoutNow(r, m.from);
   }
+}
+
+/**
+ * A repaired follower answered and nothing else goes to it: it can only
+ * prove its log through an append, so send one (maybe empty) — unless this
+ * leader's log does not yet reach its catch-up index (catch_up.ts, rule 4).
+ * Not a loop: the answer that completes the catch-up no longer asks.
+ */
+function proveToRepaired(r: Raft, m: AppendEntriesResponse): void {
+  if (m.catchUpIndex === undefined || !m.success) return;
+  if (r.log.lastIndex() < m.catchUpIndex) return;
+  sendAppend(r, m.from, true);
 }
 
 /** Follower: a heartbeat advances the commit index (never backwards) and is answered. */
 export function handleHeartbeat(r: Raft, m: Heartbeat): void {
   const last = r.log.lastIndex();
   r.commitTo(m.commit < last ? m.commit : last);
+  if (
+    responseCatchUpIndex(r) !== undefined &&
+    (m.commit > last || r.catchUpToldTerm !== r.term ||
+      r.catchUpToldLeader !== m.from)
+  ) {
+    // A repaired node tells the leader at once (an idle leader sends no
+    // append to a follower it believes caught up): its committed prefix
+    // matches every leader's log, and nothing above it is proven.
+    respondAppend(r, m.from, true, r.commit, 0, 0, 0);
+  }
   const resp: HeartbeatResponse = {
     type: "HeartbeatResponse",
     from: r.id,

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { noteLeaderMatch } from "./catch_up.ts";
 import { decodeMembership } from "./membership.ts";
 import type { InstallSnapshot, InstallSnapshotResponse } from "./messages.ts";
 import type { Progress } from "./progress.ts";
@@ -145,6 +146,8 @@ export function handleInstallSnapshot(r: Raft, m: InstallSnapshot): void {
     } else r.refreshMembership();
     r.resetCommittedMembership();
   }
+  // The snapshot is committed state of this leader: the log matches it there.
+  noteLeaderMatch(r, meta.index, meta.index);
   respond(r, m, true, true, inc.received);
 }
 

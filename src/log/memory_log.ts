@@ -38,6 +38,8 @@ export class MemoryLog implements RaftLog {
   #durable: LogState;
   #pending: PendingOp[] = [];
   #closed = false;
+  /** The catch-up marker (see {@linkcode MemoryLog.simulateRepair}); always durable at once. */
+  #catchUp: { index: number; term: number } | undefined = undefined;
 
   /** Creates an empty log, or one whose visible and durable state is `state`. */
   constructor(state?: LogState) {
@@ -47,7 +49,44 @@ export class MemoryLog implements RaftLog {
 
   /** The log a process restarted after a crash would see: only synced state. */
   crash(): MemoryLog {
-    return new MemoryLog(this.#durable);
+    const log = new MemoryLog(this.#durable);
+    log.#catchUp = this.#catchUp;
+    return log;
+  }
+
+  /**
+   * Simulates what `WalLog.repair` leaves behind: the log as it is now, with
+   * a durable catch-up marker (see {@linkcode RaftLog.needsCatchUp}). Use it
+   * on a log returned by {@linkcode MemoryLog.crash} after cutting its tail
+   * with `truncate` + `syncNow`.
+   *
+   * @example
+   * ```ts
+   * import { MemoryLog } from "@raft-io/raft";
+   * const log = new MemoryLog();
+   * log.simulateRepair({ index: 7, term: 2 });
+   * log.crash().needsCatchUp; // { index: 7, term: 2 }
+   * ```
+   */
+  simulateRepair(marker: { index: number; term: number }): void {
+    this.#checkOpen();
+    this.#catchUp = { index: marker.index, term: marker.term };
+  }
+
+  /** See {@linkcode RaftLog.needsCatchUp}. */
+  get needsCatchUp(): { index: number; term: number } | undefined {
+    return this.#catchUp;
+  }
+
+  /** See {@linkcode RaftLog.markCaughtUp}: syncs, then clears the marker. */
+  markCaughtUp(): Promise<void> {
+    try {
+      this.syncNow();
+      this.#catchUp = undefined;
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Whether any mutation is waiting for `sync()`. */

@@ -131,4 +131,21 @@ export interface RaftLog {
   sync(): Promise<void>;
   /** Releases files and locks. The log is unusable afterwards. */
   close(): Promise<void>;
+  /**
+   * Set when this log was repaired after losing records it may have
+   * acknowledged (`WalLog.repair`): `index` and `term` are the highest log
+   * index and term the node may have held (and acknowledged, or voted in)
+   * before. The runtime passes it to the core (`RaftNodeOptions.catchUp`),
+   * which then grants no vote and never campaigns until it has caught up
+   * from a leader; see `docs/guide.md` ("Repair and catch-up"). Undefined
+   * (or absent) for a log that lost nothing. Survives restarts until
+   * {@linkcode RaftLog.markCaughtUp} resolves.
+   */
+  readonly needsCatchUp?: { index: number; term: number } | undefined;
+  /**
+   * Clears {@linkcode RaftLog.needsCatchUp} durably: resolves once a
+   * restart would no longer report it. Required of a log that can report
+   * `needsCatchUp`.
+   */
+  markCaughtUp?(): Promise<void>;
 }

@@ -264,12 +264,19 @@ export class RaftServer<R = unknown> {
           throw new StartFailedError("restore", e);
         }
       }
+      // A repaired log (WalLog.repair) must catch up before it votes.
+      const catchUp = log.needsCatchUp;
       const node = new RaftNode(
         resolved.config,
         log,
         options.random,
-        { applied: meta.index },
+        { applied: meta.index, catchUp },
       );
+      if (catchUp !== undefined) {
+        resolved.logger.warn(
+          `the log was repaired and may have lost acknowledged entries up to index ${catchUp.index} (term ${catchUp.term}): this node grants no vote and does not campaign until it has caught up from a leader`,
+        );
+      }
       server = new RaftServer<R>(options, resolved, node);
     } catch (e) {
       await closeQuietly(options.transport, log);
@@ -1016,6 +1023,7 @@ export class RaftServer<R = unknown> {
     }
     // Votes and acknowledgements promise durability: only after the sync.
     for (const msg of rd.persistedMessages) this.#transport.send(msg.to, msg);
+    if (rd.caughtUp) await this.#finishCatchUp();
     this.#releaseReads(rd);
     this.#node.advance(rd);
     if (rd.snapshotHint !== undefined) this.#snapshotWanted = true;
@@ -1026,6 +1034,28 @@ export class RaftServer<R = unknown> {
     const now = this.#sched.now();
     this.#checkWaiters(now);
     this.#checkTransfer(now);
+  }
+
+  /**
+   * The core caught up after a repair (this Ready, now durable, holds the
+   * leader's log far enough): clear the log's marker durably, and only
+   * then let the core vote again. A crash before the marker is cleared
+   * restarts the node still catching up, which is safe.
+   */
+  async #finishCatchUp(): Promise<void> {
+    const marker = this.#log.needsCatchUp;
+    await this.#log.markCaughtUp?.();
+    if (this.#stopped) return;
+    this.#node.caughtUpDurable();
+    const st = this.#node.status();
+    this.#logger.info(
+      `caught up after the repair (log at ${st.lastIndex}, term ${st.term}, leader ${st.leader}): voting again`,
+    );
+    this.#events.emit("caughtUp", {
+      index: marker?.index ?? 0,
+      term: marker?.term ?? 0,
+      lastIndex: st.lastIndex,
+    });
   }
 
   #onSoftState(rd: Ready): void {

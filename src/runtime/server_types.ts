@@ -143,6 +143,12 @@ export interface ServerEventMap {
   removed: { members: number[] };
   /** The server stopped itself: storage or the state machine failed. */
   fatal: { error: Error };
+  /**
+   * A node started from a repaired log (`log.needsCatchUp`) caught up from
+   * a leader and cleared the marker durably: it votes and campaigns again.
+   * `index`/`term`: the marker; `lastIndex`: its log's last index now.
+   */
+  caughtUp: { index: number; term: number; lastIndex: number };
 }
 
 /** A listener of event `K`. */

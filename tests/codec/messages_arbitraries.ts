@@ -79,6 +79,7 @@ export const MESSAGE_FIELDS: { [T in MessageType]: AllKeys<MessageOf<T>> } = {
     rejectIndex: true,
     hintIndex: true,
     hintTerm: true,
+    catchUpIndex: true,
   } satisfies AllKeys<AppendEntriesResponse>,
   Heartbeat: {
     type: true,
@@ -255,6 +256,7 @@ export const MESSAGE_ARBITRARIES: {
     entries: fc.array(entry, { maxLength: 12 }),
     leaderCommit: n,
   }),
+  // `catchUpIndex` is optional (and never 0); its absence is covered by a pinned test.
   AppendEntriesResponse: rec({
     type: fc.constant("AppendEntriesResponse" as const),
     from: n,
@@ -265,6 +267,7 @@ export const MESSAGE_ARBITRARIES: {
     rejectIndex: n,
     hintIndex: n,
     hintTerm: n,
+    catchUpIndex: n.map((x) => Math.max(x, 1)),
   }),
   Heartbeat: rec({
     type: fc.constant("Heartbeat" as const),

@@ -10,6 +10,10 @@ import {
   MESSAGE_TAGS,
 } from "../../src/codec/messages.ts";
 import { ByteWriter } from "../../src/codec/binary.ts";
+import {
+  MessageDecodeError,
+  MessageEncodeError,
+} from "../../src/codec/codec_errors.ts";
 import { MESSAGE_TYPES } from "../../src/core/messages.ts";
 import type { Message, MessageType } from "../../src/core/messages.ts";
 import {
@@ -141,6 +145,41 @@ Deno.test("a Removed encodes to the documented bytes, with and without configInd
   const back = decodeMessage(encodeMessage(without));
   assert.deepStrictEqual(back, without);
   assert.ok(!("configIndex" in back));
+});
+
+Deno.test("an AppendEntriesResponse encodes catchUpIndex only when present, and never as 0", () => {
+  const hex = (b: Uint8Array) =>
+    Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const base: Message = {
+    type: "AppendEntriesResponse",
+    from: 2,
+    to: 1,
+    term: 3,
+    success: true,
+    matchIndex: 7,
+    rejectIndex: 0,
+    hintIndex: 0,
+    hintTerm: 0,
+  };
+  const body = "01" + "04" + // version, tag 4
+    "0200000000000000" + "0100000000000000" + "0300000000000000" + // from, to, term
+    "01" + "0700000000000000" + "0000000000000000".repeat(3); // success, match, reject, hint
+  assert.equal(hex(encodeMessage(base)), body);
+  const back = decodeMessage(encodeMessage(base));
+  assert.deepStrictEqual(back, base);
+  assert.ok(!("catchUpIndex" in back));
+  const flagged: Message = { ...base, catchUpIndex: 9 };
+  assert.equal(hex(encodeMessage(flagged)), body + "0900000000000000");
+  assert.deepStrictEqual(decodeMessage(encodeMessage(flagged)), flagged);
+  assert.throws(
+    () => encodeMessage({ ...base, catchUpIndex: 0 }),
+    (e) => e instanceof MessageEncodeError && e.reason === "invalid_value",
+  );
+  const zero = new Uint8Array([...encodeMessage(base), 0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.throws(
+    () => decodeMessage(zero),
+    (e) => e instanceof MessageDecodeError && e.reason === "invalid_value",
+  );
 });
 
 Deno.test("a batch of random messages of every type survives encode and decode", () => {

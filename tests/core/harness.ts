@@ -36,6 +36,13 @@ export interface SimNode {
   restoredFrom: string | undefined;
   /** False after `crash` (until `restart`). */
   up: boolean;
+  /**
+   * When true, a Ready's `caughtUp` is not acted on (the driver "crashes"
+   * before `log.markCaughtUp()` resolves); `caughtUpSeen` records it.
+   */
+  holdCaughtUp?: boolean;
+  /** A Ready reported `caughtUp` (whether or not it was acted on). */
+  caughtUpSeen?: boolean;
 }
 
 /** Formats bytes as a quoted string for output. */
@@ -76,9 +83,10 @@ export function formatMessage(m: Message): string {
         formatEntries(m.entries)
       }`;
     case "AppendEntriesResponse":
-      return m.success
+      return (m.success
         ? `${head} ok match=${m.matchIndex}`
-        : `${head} reject idx=${m.rejectIndex} hint=${m.hintTerm}/${m.hintIndex}`;
+        : `${head} reject idx=${m.rejectIndex} hint=${m.hintTerm}/${m.hintIndex}`) +
+        (m.catchUpIndex === undefined ? "" : ` catchup=${m.catchUpIndex}`);
     case "Heartbeat":
       return `${head} commit=${m.commit} ctx=${m.context}`;
     case "HeartbeatResponse":
@@ -199,6 +207,14 @@ export class Cluster {
         throw new Error(`read ${text(rs.context)} released early`);
       }
       sim.reads.push(`${decoder.decode(rs.context)}@${rs.index}`);
+    }
+    // After the sync: clear the repair marker durably, then tell the core.
+    if (rd.caughtUp) {
+      sim.caughtUpSeen = true;
+      if (!sim.holdCaughtUp) {
+        void sim.log.markCaughtUp(); // MemoryLog: durable when it returns
+        sim.node.caughtUpDurable();
+      }
     }
     // 6. advance.
     sim.node.advance(rd);
@@ -337,11 +353,33 @@ export class Cluster {
     const sim = this.get(id);
     sim.up = true;
     const snap = sim.log.snapshotMeta();
-    sim.node = new RaftNode(sim.config, sim.log);
+    sim.node = new RaftNode(sim.config, sim.log, undefined, {
+      catchUp: sim.log.needsCatchUp,
+    });
     const data = decoder.decode(sim.log.snapshotData());
     sim.applied = snap.index > 0 && data !== "" ? data.split(",") : [];
     sim.appliedIndex = snap.index;
     sim.restoredFrom = snap.index > 0 ? data : undefined;
+  }
+
+  /**
+   * Crashes node `id` and repairs its log as `WalLog.repair` would: the
+   * durable log is cut from index `cutFrom` and a catch-up marker records
+   * what it held before (the highest index and term). Restart it with
+   * `restart`.
+   */
+  repair(id: number, cutFrom: number): { index: number; term: number } {
+    const sim = this.get(id);
+    this.crash(id);
+    const log = sim.log;
+    const marker = {
+      index: Math.max(log.lastIndex(), log.hardState().commit),
+      term: Math.max(log.hardState().term, log.lastTerm()),
+    };
+    if (cutFrom <= log.lastIndex()) log.truncate(cutFrom);
+    log.syncNow();
+    log.simulateRepair(marker);
+    return marker;
   }
 
   /** Runs `n` ticks on the given nodes (all up nodes by default). */
@@ -430,5 +468,6 @@ export function formatReady(rd: Ready): string[] {
   if (rd.snapshotHint !== undefined) {
     out.push(`snapshot hint at ${rd.snapshotHint}`);
   }
+  if (rd.caughtUp) out.push("caught up");
   return out;
 }

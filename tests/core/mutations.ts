@@ -227,8 +227,8 @@ const MUTATIONS: Mutation[] = [
   {
     rule: "removed refuses proposals and reads",
     file: "src/core/node.ts",
-    from: "    if (r.removed) {\n      throw new RemovedFromClusterError",
-    to: "    if (false) {\n      throw new RemovedFromClusterError",
+    from: "    if (r.removed) {\n      // The leader may have told it",
+    to: "    if (false) {\n      // The leader may have told it",
   },
   {
     rule: "removed in softState",
@@ -291,6 +291,55 @@ const MUTATIONS: Mutation[] = [
     file: "src/core/membership.ts",
     from: "if (version !== MEMBERSHIP_V1 && version !== MEMBERSHIP_V2) {",
     to: "if (version !== MEMBERSHIP_V2) {",
+  },
+  {
+    rule: "a repaired node grants no vote",
+    file: "src/core/election.ts",
+    from: "canVote && upToDate && r.catchUp === undefined",
+    to: "canVote && upToDate",
+  },
+  {
+    rule: "a repaired node does not campaign",
+    file: "src/core/election.ts",
+    from: "  if (r.catchUp !== undefined) return;\n  let voteTerm",
+    to: "  let voteTerm",
+  },
+  {
+    rule: "a repaired node starts in the marker's term",
+    file: "src/core/raft.ts",
+    from: "        this.term = catchUp.term;\n",
+    to: "",
+  },
+  {
+    rule: "catch-up needs the log through the marker's index",
+    file: "src/core/catch_up.ts",
+    from: "  if (matched < Math.max(marker.index, leaderCommit)) return;",
+    to: "  if (matched < leaderCommit) return;",
+  },
+  {
+    rule: "voting resumes only once the marker is durably cleared",
+    file: "src/core/catch_up.ts",
+    from: "  r.caughtUp = true;\n",
+    to: "  r.caughtUp = true;\n  r.catchUp = undefined;\n",
+  },
+  {
+    rule: "the leader forgets a repaired follower's stale match",
+    file: "src/core/catch_up.ts",
+    from: "      if (m.matchIndex < pr.match) {\n        pr.forgetMatch",
+    to: "      if (false) {\n        pr.forgetMatch",
+  },
+  {
+    rule: "a pre-repair acknowledgement delivered late is ignored",
+    file: "src/core/catch_up.ts",
+    from: "  return m.matchIndex <= pr.match;",
+    to: "  return true;",
+  },
+  {
+    rule: "a repaired node answers a leader's first heartbeat",
+    file: "src/core/replication.ts",
+    from:
+      "    respondAppend(r, m.from, true, r.commit, 0, 0, 0);\n  }\n  const resp",
+    to: "  }\n  const resp",
   },
 ];
 
