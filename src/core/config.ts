@@ -84,6 +84,15 @@ export interface RaftConfig {
    */
   snapshotThresholdBytes?: number;
   /**
+   * Spread of the snapshot thresholds, a fraction in `[0, 0.5]`: each hint
+   * waits for a random extra `[0, jitter)` of both thresholds, drawn from the
+   * node's seeded randomness. Nodes that apply the same log then snapshot at
+   * different indexes instead of all at once (the CPU and disk of a large
+   * snapshot are not taken from every replica together, and one short disk
+   * fault cannot fail them all). Default 0.
+   */
+  snapshotJitter?: number;
+  /**
    * A learner may become a voter (`addVoter`, or an incoming voter of
    * `enterJoint`) only while it is recently active and its match index is at
    * least the leader's last index minus this many entries (unless the change
@@ -137,6 +146,8 @@ export interface ResolvedConfig {
   snapshotThreshold: number;
   /** See {@linkcode RaftConfig.snapshotThresholdBytes}. */
   snapshotThresholdBytes: number;
+  /** See {@linkcode RaftConfig.snapshotJitter}. */
+  snapshotJitter: number;
   /** See {@linkcode RaftConfig.learnerCatchUpEntries}. */
   learnerCatchUpEntries: number;
   /** See {@linkcode RaftConfig.autoLeaveJoint}. */
@@ -176,6 +187,7 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
     compactionLag: config.compactionLag ?? 1000,
     snapshotThreshold: config.snapshotThreshold ?? 10000,
     snapshotThresholdBytes: config.snapshotThresholdBytes ?? 64 * MIB,
+    snapshotJitter: config.snapshotJitter ?? 0,
     learnerCatchUpEntries: config.learnerCatchUpEntries ?? 1000,
     autoLeaveJoint: config.autoLeaveJoint ?? true,
   };
@@ -198,6 +210,15 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
   nonNegative("compactionLag", c.compactionLag);
   nonNegative("snapshotThreshold", c.snapshotThreshold);
   nonNegative("snapshotThresholdBytes", c.snapshotThresholdBytes);
+  if (
+    typeof c.snapshotJitter !== "number" || !(c.snapshotJitter >= 0) ||
+    c.snapshotJitter > 0.5
+  ) {
+    throw new InvalidConfigError(
+      "snapshotJitter",
+      `must be a fraction in [0, 0.5] (got ${String(c.snapshotJitter)})`,
+    );
+  }
   nonNegative("learnerCatchUpEntries", c.learnerCatchUpEntries);
   if (c.leaseReads && !c.checkQuorum) {
     throw new InvalidConfigError(

@@ -140,6 +140,8 @@ export class RaftNode {
   #prevHard: HardState;
   #prevRemoved = false;
   #lastHint = 0;
+  /** The extra fraction of the thresholds the next hint waits for (`snapshotJitter`). */
+  #hintJitter = 0;
   /** Bytes of normal entries handed out for applying since the latest snapshot or hint. */
   #hintBytes = 0;
   /** Highest index handed out for applying (in a Ready). */
@@ -171,7 +173,14 @@ export class RaftNode {
     this.#prevRole = this.#role();
     this.#prevLeader = 0;
     this.#prevHard = log.hardState();
+    this.#drawHintJitter();
     this.#handedTo = this.#r.applied;
+  }
+
+  /** Draws the extra fraction the next snapshot hint waits for (no draw without jitter). */
+  #drawHintJitter(): void {
+    const jitter = this.#r.cfg.snapshotJitter;
+    this.#hintJitter = jitter > 0 ? this.#r.random() * jitter : 0;
   }
 
   /** This node's id. */
@@ -704,10 +713,11 @@ export class RaftNode {
     // One snapshot policy: by entries or by bytes, whichever comes first.
     // A hint not acted on is given again a threshold later.
     let snapshotHint: number | undefined;
-    const threshold = r.cfg.snapshotThreshold;
+    const stretch = 1 + this.#hintJitter;
+    const threshold = Math.ceil(r.cfg.snapshotThreshold * stretch);
     const base = Math.max(log.snapshotMeta().index, this.#lastHint);
     const byBytes = r.cfg.snapshotThresholdBytes > 0 &&
-      this.#hintBytes >= r.cfg.snapshotThresholdBytes;
+      this.#hintBytes >= r.cfg.snapshotThresholdBytes * stretch;
     if (
       appliedTo > base &&
       ((threshold > 0 && appliedTo - base >= threshold) || byBytes)
@@ -715,6 +725,7 @@ export class RaftNode {
       snapshotHint = appliedTo;
       this.#lastHint = appliedTo;
       this.#hintBytes = 0;
+      this.#drawHintJitter();
     }
 
     const caughtUp = r.caughtUp && !r.caughtUpReported;

@@ -201,6 +201,8 @@ Options:
   --election-ticks N          election timeout in ticks (default 10)
   --snapshot-entries N        snapshot after N applied entries (default 100000; 0: never)
   --snapshot-bytes N          snapshot after N applied bytes (default 67108864; 0: never)
+                              (each node waits a random 0-10 % more, so replicas do not
+                              all snapshot at once)
   --compaction-lag N          entries kept below a snapshot (default 1000)
   --redirect                  followers answer writes with 307 instead of forwarding them
   --quiet                     log warnings only
@@ -815,6 +817,8 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
         compactionLag: options.compactionLag,
         snapshotThreshold: options.snapshotEntries,
         snapshotThresholdBytes: options.snapshotBytes,
+        // Replicas snapshot at different indexes, not all at once (CPU, disk).
+        snapshotJitter: 0.1,
       },
       log,
       transport,
