@@ -133,6 +133,12 @@ export class SimCluster {
   lagging = 0;
   /** How long they are held back, ms. */
   lagMs = 0;
+  /**
+   * Lease mode: a node whose election timeout is always the shortest the
+   * config allows (`electionTick`), so that after a leader is cut off a
+   * successor is elected as early as leader stickiness permits.
+   */
+  readonly eager: number;
   /** A leader that stops hearing anyone once it sends TimeoutNow (0: none). */
   deafAfterTimeoutNow = 0;
   /** The state machine replicated. */
@@ -164,6 +170,7 @@ export class SimCluster {
     this.#snapshotThreshold = this.faults.has("snapshot")
       ? 8 + this.int(40)
       : 100_000;
+    this.eager = o.leaseReads ? 1 + this.int(o.nodes) : 0;
     const spread = o.leaseReads ? 0.08 : 0.4;
     for (const id of this.#voters) {
       const rate = this.faults.has("skew")
@@ -336,7 +343,7 @@ export class SimCluster {
         proposalTimeoutMs: this.o.opTimeout * TICK_MS,
         readTimeoutMs: this.o.opTimeout * TICK_MS,
         snapshotRetryMs: 20 * TICK_MS,
-        random: simRandom(this.#seed()),
+        random: n.id === this.eager ? () => 0 : simRandom(this.#seed()),
         logger: this.#logger(n, inc),
         scheduler: n.sched,
       });

@@ -121,12 +121,15 @@ export class Nemesis {
     if (this.pinned !== undefined && c.now >= this.pinned.until) {
       this.pinned = undefined;
     }
-    if (this.pinned !== undefined || !c.chance(0.03)) return;
+    if (this.pinned !== undefined || !c.chance(0.06)) return;
     const leader = c.leader();
     if (leader === undefined || !leader.server!.status().leaderReady) return;
     const key = `k${c.int(c.o.keys)}`;
     const roll = c.rand();
-    if (roll < 0.4 && this.#partitionUntil < 0 && c.faults.has("partition")) {
+    if (
+      roll < 0.4 && this.#partitionUntil < 0 && c.faults.has("partition") &&
+      leader.id !== c.eager
+    ) {
       c.net.isolate(leader.id);
       const until = c.now + 40 * TICK_MS;
       this.pinned = { client: 1, node: leader.id, until, key, writer: 2 };
