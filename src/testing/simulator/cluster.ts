@@ -129,6 +129,18 @@ export class SimCluster {
   violation: SimViolation | undefined;
   /** True once the faults are healed. */
   healed = false;
+  /** A follower whose inbound appends are held back (0: none). */
+  lagging = 0;
+  /** How long they are held back, ms. */
+  lagMs = 0;
+  /**
+   * Lease mode: a node whose election timeout is always the shortest the
+   * config allows (`electionTick`), so that after a leader is cut off a
+   * successor is elected as early as leader stickiness permits.
+   */
+  readonly eager: number;
+  /** A leader that stops hearing anyone once it sends TimeoutNow (0: none). */
+  deafAfterTimeoutNow = 0;
   /** The state machine replicated. */
   readonly kind: SimStateMachineKind;
   readonly #clusterEvents: SimEvent[] = [];
@@ -158,6 +170,7 @@ export class SimCluster {
     this.#snapshotThreshold = this.faults.has("snapshot")
       ? 8 + this.int(40)
       : 100_000;
+    this.eager = o.leaseReads ? 1 + this.int(o.nodes) : 0;
     const spread = o.leaseReads ? 0.08 : 0.4;
     for (const id of this.#voters) {
       const rate = this.faults.has("skew")
@@ -330,7 +343,7 @@ export class SimCluster {
         proposalTimeoutMs: this.o.opTimeout * TICK_MS,
         readTimeoutMs: this.o.opTimeout * TICK_MS,
         snapshotRetryMs: 20 * TICK_MS,
-        random: simRandom(this.#seed()),
+        random: n.id === this.eager ? () => 0 : simRandom(this.#seed()),
         logger: this.#logger(n, inc),
         scheduler: n.sched,
       });
@@ -383,7 +396,26 @@ export class SimCluster {
     return {
       id: n.id,
       send: (to, m) => {
+        if (
+          to === this.lagging &&
+          (m.type === "AppendEntries" || m.type === "InstallSnapshot")
+        ) {
+          // A slow path to one follower: its entries arrive late, while
+          // heartbeats and read answers do not.
+          this.loop.after(this.lagMs, () => {
+            if (n.incarnation === inc && n.state === "up") ep.send(to, m);
+          });
+          return;
+        }
         ep.send(to, m);
+        if (m.type === "TimeoutNow" && n.id === this.deafAfterTimeoutNow) {
+          // The old leader has handed over; it does not hear the new term.
+          this.deafAfterTimeoutNow = 0;
+          for (const other of this.nodes) {
+            if (other.id !== n.id) this.net.blockLink(other.id, n.id);
+          }
+          this.log(0, `n${n.id} sent TimeoutNow and hears no one`, true);
+        }
         if (
           m.type === "RequestVoteResponse" && m.granted && !m.preVote &&
           this.faults.has("crash") && !this.healed && this.chance(0.3)

@@ -20,12 +20,19 @@ export interface Pin {
   node: number;
   /** Virtual time it is free again. */
   until: number;
+  /** The key it reads (a lease probe), if any. */
+  key?: string;
+  /** How it reads (default: `lease` when leases are on). */
+  consistency?: "lease" | "linearizable";
+  /** A client that meanwhile writes `key` through the newest leader. */
+  writer?: number;
 }
 
 /** Injects the switched-on faults into a {@linkcode SimCluster}. */
 export class Nemesis {
   readonly #c: SimCluster;
   #partitionUntil = -1;
+  #lagUntil = -1;
   #busy = false;
   /** A client pinned to a node, if any. */
   pinned: Pin | undefined;
@@ -48,6 +55,8 @@ export class Nemesis {
     const c = this.#c;
     c.healed = true;
     this.pinned = undefined;
+    c.lagging = 0;
+    c.deafAfterTimeoutNow = 0;
     c.net.heal();
     c.net.setFaults({
       dropRate: 0,
@@ -74,6 +83,7 @@ export class Nemesis {
     if (f.has("partition")) {
       if (this.#partitionUntil >= 0 && c.now >= this.#partitionUntil) {
         c.net.heal();
+        c.deafAfterTimeoutNow = 0;
         this.#partitionUntil = -1;
         c.log(0, "partition healed", true);
       } else if (this.#partitionUntil < 0 && c.chance(0.02)) {
@@ -90,6 +100,86 @@ export class Nemesis {
     if (f.has("churn") && c.chance(0.01)) this.#churn();
     if (f.has("transfer") && c.chance(0.01)) this.#transfer();
     if (f.has("snapshot") && c.chance(0.01)) this.#snapshot();
+    if (c.o.leaseReads) this.#leaseProbe();
+  }
+
+  /**
+   * Lease mode: a probe at a time. A lease read must never see a value older
+   * than a write another leader acknowledged: the leader is cut off (fully,
+   * or from hearing anyone while it hands leadership over) with a reader
+   * pinned to it reading one key under its lease, while a writer writes that
+   * key through the newest leader; or a follower's appends are held back
+   * while a reader pinned to it reads what a writer just wrote.
+   */
+  #leaseProbe(): void {
+    const c = this.#c;
+    if (this.#lagUntil >= 0 && c.now >= this.#lagUntil) {
+      c.lagging = 0;
+      this.#lagUntil = -1;
+      c.log(0, "follower appends on time again", true);
+    }
+    if (this.pinned !== undefined && c.now >= this.pinned.until) {
+      this.pinned = undefined;
+    }
+    if (this.pinned !== undefined || !c.chance(0.06)) return;
+    const leader = c.leader();
+    if (leader === undefined || !leader.server!.status().leaderReady) return;
+    const key = `k${c.int(c.o.keys)}`;
+    const roll = c.rand();
+    if (
+      roll < 0.4 && this.#partitionUntil < 0 && c.faults.has("partition") &&
+      leader.id !== c.eager
+    ) {
+      c.net.isolate(leader.id);
+      const until = c.now + 40 * TICK_MS;
+      this.pinned = { client: 1, node: leader.id, until, key, writer: 2 };
+      this.#partitionUntil = until;
+      c.stats.partitions++;
+      c.log(
+        0,
+        `lease probe: leader n${leader.id} isolated, reads ${key}`,
+        true,
+      );
+    } else if (
+      roll < 0.7 && this.#partitionUntil < 0 && c.faults.has("partition") &&
+      c.faults.has("transfer")
+    ) {
+      const voters = c.membership().voters.filter((v) => v !== leader.id);
+      if (voters.length === 0) return;
+      const until = c.now + 40 * TICK_MS;
+      c.deafAfterTimeoutNow = leader.id;
+      this.#partitionUntil = until;
+      this.pinned = { client: 1, node: leader.id, until, key, writer: 2 };
+      c.log(
+        0,
+        `lease probe: n${leader.id} hears no one, hands over, reads ${key}`,
+        true,
+      );
+      this.#transfer(voters[c.int(voters.length)], false);
+    } else if (roll >= 0.7 && this.#lagUntil < 0) {
+      const followers = c.up().filter((n) =>
+        n.id !== leader.id && n.server!.role === "follower"
+      );
+      if (followers.length === 0) return;
+      const f = followers[c.int(followers.length)];
+      const until = c.now + 30 * TICK_MS;
+      c.lagging = f.id;
+      c.lagMs = (3 + c.int(6)) * TICK_MS;
+      this.#lagUntil = until;
+      this.pinned = {
+        client: 1,
+        node: f.id,
+        until,
+        key,
+        writer: 2,
+        consistency: c.chance(0.5) ? "lease" : "linearizable",
+      };
+      c.log(
+        0,
+        `lease probe: n${f.id}'s appends held back ${c.lagMs} ms, reads ${key}`,
+        true,
+      );
+    }
   }
 
   #snapshot(): void {
@@ -105,14 +195,15 @@ export class Nemesis {
     );
   }
 
-  #transfer(): void {
+  #transfer(target?: number, pin = true): void {
     const c = this.#c;
     const leader = c.leader();
     if (!leader) return;
     const voters = c.membership().voters.filter((v) => v !== leader.id);
-    const to = voters.length > 0 && c.chance(0.7)
-      ? voters[c.int(voters.length)]
-      : undefined;
+    const to = target ??
+      (voters.length > 0 && c.chance(0.7)
+        ? voters[c.int(voters.length)]
+        : undefined);
     c.stats.transfers++;
     c.log(leader.id, `transferLeadership(${to ?? ""})`, true);
     const timeoutMs = 30 * TICK_MS;
@@ -132,7 +223,7 @@ export class Nemesis {
     // A reader left on the old leader sees whether its lease survived the
     // transfer; sometimes the old leader stops hearing the others (so it
     // does not learn the new term) while it can still send TimeoutNow.
-    if (c.o.leaseReads && c.chance(0.5)) {
+    if (pin && c.o.leaseReads && c.chance(0.5)) {
       const until = c.now + 40 * TICK_MS;
       this.pinned = { client: 1, node: leader.id, until };
       if (this.#partitionUntil < 0 && c.faults.has("partition")) {

@@ -107,12 +107,17 @@ export class Workload {
     return new Promise((resolve) => this.#c.loop.after(ms, resolve));
   }
 
-  #target(client: number): SimNode | undefined {
+  #target(client: number, writer = false): SimNode | undefined {
     const c = this.#c;
     const pin = this.#nemesis.pinned;
     if (pin !== undefined && pin.client === client && c.now < pin.until) {
       const n = c.nodes[pin.node - 1];
       if (n.state === "up") return n;
+    }
+    if (writer && pin !== undefined) {
+      // A probe's writer goes straight to the newest leader.
+      const leader = c.leader();
+      if (leader !== undefined && leader.id !== pin.node) return leader;
     }
     const cached = c.nodes[(this.#preferred.get(client) ?? 1) - 1];
     // The other clients notice the pinned node is cut off and move on.
@@ -167,11 +172,18 @@ export class Workload {
 
   async #kvRequest(client: number, req: string): Promise<void> {
     const c = this.#c;
-    const key = `k${c.int(c.o.keys)}`;
+    const pin = this.#nemesis.pinned;
+    const probe = pin?.key !== undefined && c.now < pin.until;
+    const writer = probe && pin!.writer === client;
+    const key = probe && (writer || pin!.client === client)
+      ? pin!.key!
+      : `k${c.int(c.o.keys)}`;
     const roll = c.rand();
-    const pinned = this.#nemesis.pinned?.client === client;
+    const pinned = pin?.client === client;
     const reads = client === 1 ? 0.8 : 0.4;
-    const f = c.healed || pinned || roll < reads
+    const f = writer
+      ? "put"
+      : c.healed || pinned || roll < reads
       ? "get"
       : roll < reads + (1 - reads) * 0.5
       ? "put"
@@ -180,7 +192,7 @@ export class Workload {
       : "delete";
     // Definite failures are retried (as new operations) a few times.
     for (let attempt = 0; attempt < 3 && !this.stopped; attempt++) {
-      const n = this.#target(client);
+      const n = this.#target(client, writer);
       if (n === undefined) {
         await this.#sleep(TICK_MS);
         continue;
@@ -197,7 +209,7 @@ export class Workload {
       if (f === "get") {
         // A reader left on a cut-off leader reads under its lease.
         const consistency = pinned && c.o.leaseReads
-          ? "lease"
+          ? pin?.consistency ?? "lease"
           : this.#consistency();
         const kv = n.kv!;
         const r = await c.settle(
@@ -300,10 +312,13 @@ export class Workload {
 
   async #listRequest(client: number, req: string): Promise<void> {
     const c = this.#c;
-    const read = c.healed || this.#nemesis.pinned?.client === client ||
-      c.chance(client === 1 ? 0.6 : 0.3);
+    const pin = this.#nemesis.pinned;
+    const writer = pin?.key !== undefined && c.now < pin.until &&
+      pin.writer === client;
+    const read = !writer && (c.healed || pin?.client === client ||
+      c.chance(client === 1 ? 0.6 : 0.3));
     for (let attempt = 0; attempt < 3 && !this.stopped; attempt++) {
-      const n = this.#target(client);
+      const n = this.#target(client, writer);
       if (n === undefined) {
         await this.#sleep(TICK_MS);
         continue;
@@ -312,7 +327,7 @@ export class Workload {
       if (read) {
         const consistency = c.o.leaseReads &&
             this.#nemesis.pinned?.client === client
-          ? "lease"
+          ? this.#nemesis.pinned.consistency ?? "lease"
           : this.#consistency();
         const list = n.list!;
         const invokeTime = ++this.#clock;
