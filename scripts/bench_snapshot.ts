@@ -230,7 +230,12 @@ try {
   const dueB = await fillToDue();
   const beforeB = snapIndex(await statusOf(cluster, leaderId));
   const b = await phase("b: leader takes a snapshot", cluster, url);
-  const dueAt = b.watcher.firstAt(leaderId, (st) => st.applied >= dueB);
+  // The nodes snapshot a random 0-10 % past the due index (snapshotJitter):
+  // the take is timed from the leader's snapshot starting to it landing.
+  const dueAt = b.watcher.firstAt(
+    leaderId,
+    (st) => st.snapshotInProgress === true,
+  ) ?? b.watcher.firstAt(leaderId, (st) => st.applied >= dueB);
   const takenAt = b.watcher.firstAt(
     leaderId,
     (st) => snapIndex(st) > beforeB,
@@ -239,13 +244,21 @@ try {
 
   // Freeze a follower, then write past the leader's next snapshot so the
   // leader compacts beyond it.
+  const frozenAt = (await statusOf(cluster, follower)).applied;
   cluster.pauseNode(follower);
-  const dueC = await fillToDue();
-  await fill(url, SHORT_OF_DUE + COMPACTION_LAG + 2000, offset);
-  offset += SHORT_OF_DUE + COMPACTION_LAG + 2000;
-  for (let i = 0; i < 100; i++) {
-    if (snapIndex(await statusOf(cluster, leaderId)) >= dueC) break;
-    await sleep(100);
+  await fillToDue();
+  // Then on, in steps, until the leader's snapshot (a random 0-10 % past the
+  // due index) has let it compact beyond the frozen follower.
+  const step = 5000;
+  for (let i = 0; i < Math.ceil(SNAPSHOT_ENTRIES / step) + 20; i++) {
+    const st = await statusOf(cluster, leaderId);
+    if (snapIndex(st) > frozenAt + COMPACTION_LAG) break;
+    if (st.snapshotInProgress !== true) {
+      await fill(url, step, offset);
+      offset += step;
+    } else {
+      await sleep(100);
+    }
   }
   const lagging = snapIndex(await statusOf(cluster, leaderId));
   let resumedAt = 0;

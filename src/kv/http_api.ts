@@ -924,6 +924,7 @@ export class KvHttpApi {
       applied: this.server.applied,
       lastIndex: st.lastIndex,
       snapshotIndex: st.snapshotIndex,
+      snapshotInProgress: st.snapshotInProgress,
       leaderReady: st.leaderReady,
       removed: st.removed,
       insecure: this.#insecure,

@@ -82,6 +82,12 @@ import type {
 } from "./server_types.ts";
 
 interface PendingProposal<R> {
+  /**
+   * An older proposal at the same index, from an earlier term: its entry
+   * was overwritten in this log before it was applied, and it is settled
+   * when that index is applied (then it is known not to have committed).
+   */
+  older: PendingProposal<R> | undefined;
   term: number;
   startedAt: number;
   deadline: number;
@@ -446,6 +452,7 @@ export class RaftServer<R = unknown> {
     const now = this.#sched.now();
     return new Promise<R>((resolve, reject) => {
       this.#proposals.set(index, {
+        older: this.#proposals.get(index),
         term: this.#log.termAt(index) ?? 0,
         startedAt: now,
         deadline: now + timeoutMs,
@@ -861,9 +868,11 @@ export class RaftServer<R = unknown> {
     this.#cancelTick?.();
     this.#cancelTick = undefined;
     this.#kick();
-    for (const p of this.#proposals.values()) {
-      this.#m.proposalsFailed++;
-      p.reject(error);
+    for (const first of this.#proposals.values()) {
+      for (let p: PendingProposal<R> | undefined = first; p; p = p.older) {
+        this.#m.proposalsFailed++;
+        p.reject(error);
+      }
     }
     this.#proposals.clear();
     for (const r of this.#reads.values()) r.reject(error);
@@ -939,14 +948,24 @@ export class RaftServer<R = unknown> {
 
   /** Rejects every proposal and read past its deadline. */
   #expire(now: number): void {
-    for (const [index, p] of this.#proposals) {
-      if (p.deadline <= now) {
-        this.#proposals.delete(index);
+    for (const [index, first] of this.#proposals) {
+      let keep: PendingProposal<R> | undefined;
+      let last: PendingProposal<R> | undefined;
+      for (let p: PendingProposal<R> | undefined = first; p; p = p.older) {
+        if (p.deadline > now) {
+          if (last === undefined) keep = p;
+          else last.older = p;
+          last = p;
+          continue;
+        }
         this.#m.proposalsFailed++;
         p.reject(
           new TimeoutError("proposal", p.timeoutMs, `log index ${index}`),
         );
       }
+      if (last !== undefined) last.older = undefined;
+      if (keep === undefined) this.#proposals.delete(index);
+      else if (keep !== first) this.#proposals.set(index, keep);
     }
     for (const [key, r] of this.#reads) {
       if (r.deadline <= now) {
@@ -1169,9 +1188,10 @@ export class RaftServer<R = unknown> {
       durationMs: this.#sched.now() - t0,
     });
     // Proposals at or below the snapshot: their fate is not visible here.
-    for (const [i, p] of this.#proposals) {
-      if (i <= index) {
-        this.#proposals.delete(i);
+    for (const [i, first] of this.#proposals) {
+      if (i > index) continue;
+      this.#proposals.delete(i);
+      for (let p: PendingProposal<R> | undefined = first; p; p = p.older) {
         this.#m.proposalsFailed++;
         p.reject(
           new TimeoutError(
@@ -1222,23 +1242,25 @@ export class RaftServer<R = unknown> {
   /** Marks `entry` applied and settles the proposal waiting for it. */
   #settle(entry: Entry, result: R | undefined, error: Error | undefined): void {
     this.#applied = entry.index;
-    const p = this.#proposals.get(entry.index);
-    if (p === undefined) return;
+    const first = this.#proposals.get(entry.index);
+    if (first === undefined) return;
     this.#proposals.delete(entry.index);
-    if (p.term !== entry.term) {
-      this.#m.proposalsFailed++;
-      p.reject(
-        new ProposalDroppedError(
-          `log index ${entry.index} was taken by an entry of term ${entry.term}`,
-        ),
-      );
-    } else if (error !== undefined) {
-      this.#m.proposalsFailed++;
-      p.reject(error);
-    } else {
-      this.#m.proposalsCommitted++;
-      this.#m.commitLatency.observe(this.#settleNow - p.startedAt);
-      p.resolve(result as R);
+    for (let p: PendingProposal<R> | undefined = first; p; p = p.older) {
+      if (p.term !== entry.term) {
+        this.#m.proposalsFailed++;
+        p.reject(
+          new ProposalDroppedError(
+            `log index ${entry.index} was taken by an entry of term ${entry.term}`,
+          ),
+        );
+      } else if (error !== undefined) {
+        this.#m.proposalsFailed++;
+        p.reject(error);
+      } else {
+        this.#m.proposalsCommitted++;
+        this.#m.commitLatency.observe(this.#settleNow - p.startedAt);
+        p.resolve(result as R);
+      }
     }
   }
 

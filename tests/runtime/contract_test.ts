@@ -6,7 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { InvalidConfigError, NotLeaderError } from "../../src/core/errors.ts";
+import {
+  InvalidConfigError,
+  NotLeaderError,
+  ProposalDroppedError,
+} from "../../src/core/errors.ts";
 import type { Message } from "../../src/core/messages.ts";
 import type { Entry } from "../../src/log/raft_log.ts";
 import { MemoryLog } from "../../src/log/memory_log.ts";
@@ -496,6 +500,35 @@ Deno.test("a restarted node re-applies every committed entry before start() reso
       restarted.sm.items.length >= restarted.log.hardState().commit - 1,
       `applied ${restarted.sm.items.length} at start, commit ${restarted.log.hardState().commit}`,
     );
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("a proposal whose index this node reuses in a later term is settled as dropped, never left pending", async () => {
+  const c = await startCluster(3);
+  try {
+    const a = await waitForLeader(c.nodes);
+    await a.server.propose(enc("base"));
+    c.net.isolate(a.id);
+    // Appended only in a's log; the next leader will not have them.
+    const stale = ["s1", "s2", "s3"].map((s) =>
+      a.server.propose(enc(s), { timeoutMs: 60_000 }).catch((e) => e)
+    );
+    const b = await waitForLeader(c.nodes.filter((n) => n !== a));
+    c.net.heal();
+    await waitFor(() => a.server.leaderId === b.id, "the old leader to follow");
+    assert.equal(await b.server.transferLeadership(a.id), a.id);
+    // a leads again and its new entries take the indexes of the stale ones.
+    for (const s of ["n1", "n2", "n3"]) await a.server.propose(enc(s));
+    const outcomes = await Promise.race([
+      Promise.all(stale),
+      new Promise((r) => setTimeout(() => r("still pending"), 3000)),
+    ]);
+    assert.ok(Array.isArray(outcomes), String(outcomes));
+    for (const o of outcomes) {
+      assert.ok(o instanceof ProposalDroppedError, String(o));
+    }
   } finally {
     await c.stop();
   }
