@@ -52,13 +52,6 @@ export {
   type Violation,
 } from "./invariants.ts";
 export {
-  decodeKvModelCommand,
-  encodeKvModelCommand,
-  KvModel,
-  type KvModelCommand,
-  type KvModelResult,
-} from "./kv_model.ts";
-export {
   type ConformanceOptions,
   type RaftLogFactory,
   runRaftLogConformance,

@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import {
   ALL_FAULTS,
-  encodeKvModelCommand,
   InvariantChecker,
-  KvModel,
   type SimResult,
   simulate,
 } from "../../src/testing/mod.ts";
@@ -209,45 +207,4 @@ Deno.test("the invariant checker reports a leader without an acknowledged write"
     log,
   }]);
   assert.equal(v?.invariant, "acknowledged-write-lost");
-});
-
-Deno.test("the key-value state machine applies a duplicated command once and round-trips snapshots", () => {
-  const sm = new KvModel();
-  sm.apply(encodeKvModelCommand({ op: "put", req: "a", key: "x", value: "1" }));
-  sm.apply(
-    encodeKvModelCommand({
-      op: "cas",
-      req: "b",
-      key: "x",
-      expect: "1",
-      value: "2",
-    }),
-  );
-  sm.apply(encodeKvModelCommand({ op: "put", req: "a", key: "x", value: "1" }));
-  assert.equal(sm.get("x"), "2");
-  assert.deepEqual(
-    sm.apply(
-      encodeKvModelCommand({
-        op: "cas",
-        req: "c",
-        key: "x",
-        expect: "1",
-        value: "3",
-      }),
-    ),
-    {
-      req: "c",
-      ok: false,
-    },
-  );
-  const copy = new KvModel();
-  copy.restore(sm.snapshot());
-  assert.equal(copy.get("x"), "2");
-  assert.deepEqual(
-    copy.apply(
-      encodeKvModelCommand({ op: "put", req: "b", key: "x", value: "9" }),
-    ),
-    { req: "b", ok: true },
-  );
-  assert.equal(copy.get("x"), "2");
 });
