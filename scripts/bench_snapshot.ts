@@ -272,10 +272,16 @@ try {
       cluster.resumeNode(follower);
     },
   );
-  const installedAt = c.watcher.firstAt(
+  let installedAt = c.watcher.firstAt(
     follower,
     (st) => snapIndex(st) >= lagging,
   );
+  // An install that outlasts the phase: wait (bounded) to time it whole.
+  for (let i = 0; installedAt === undefined && i < 600; i++) {
+    const st = await cluster.status(follower, 1000);
+    if (st && snapIndex(st) >= lagging) installedAt = performance.now();
+    else await sleep(100);
+  }
 
   Object.assign(report, {
     load:
