@@ -21,6 +21,7 @@
  * @module
  */
 
+import { mulberry32 } from "../core/random.ts";
 import type { WalBackend, WalDirLock, WalFile } from "../log/wal/backend.ts";
 import { WalLockedError } from "../log/wal/errors.ts";
 import { parseSegmentName } from "../log/wal/format.ts";
@@ -125,17 +126,6 @@ export interface SimDiskStats {
   tornFiles: number;
 }
 
-function fixedRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const NEVER: Promise<never> = new Promise<never>(() => {});
 
 /**
@@ -179,7 +169,7 @@ export class SimDisk implements WalBackend {
    * @param options random source, faults and timer
    */
   constructor(options: SimDiskOptions = {}) {
-    this.#random = options.random ?? fixedRandom(1);
+    this.#random = options.random ?? mulberry32(1);
     this.faults = { ...NO_FAULTS, ...options.faults };
     this.timer = options.timer;
     this.onFault = options.onFault;

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { mulberry32 } from "../../core/random.ts";
 import type { Message } from "../../core/messages.ts";
 import { KvStateMachine } from "../../kv/kv_state_machine.ts";
 import type { Logger } from "../../logger.ts";
@@ -39,17 +40,8 @@ export const TICK_MS = 10;
 /** Segment size of every node's WAL: small, so logs span closed segments. */
 const SEGMENT_BYTES = 4096;
 
-/** A seeded PRNG (mulberry32): uniform numbers in `[0, 1)`. */
-export function simRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (the core's mulberry32): uniform numbers in `[0, 1)`. */
+export const simRandom: (seed: number) => () => number = mulberry32;
 
 /** One simulated process and what survives it (its disk). */
 export interface SimNode {
