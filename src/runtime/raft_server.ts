@@ -1100,6 +1100,10 @@ export class RaftServer<R = unknown> {
       );
       this.#events.emit("membership", { membership: m });
       this.#events.emit("removed", { members });
+    } else if (!rd.softState!.removed && this.#removed) {
+      // Added back: a newer committed configuration holds this node again.
+      this.#removed = false;
+      this.#logger.info("this node is a member of the cluster again");
     }
     if (was !== role || leaderChanged) {
       this.#events.emit("role", { role, leaderId: leader, term: this.#term });

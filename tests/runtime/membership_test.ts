@@ -226,3 +226,26 @@ Deno.test("a restarted node relearns members' addresses from its log", async () 
     await c.stop();
   }
 });
+
+Deno.test("a removed node that is added back is a member again", async () => {
+  const c = await startCluster(3);
+  try {
+    const leader = await waitForLeader(c.nodes);
+    await leader.server.propose(enc("a"));
+    const victim = c.nodes.find((n) => n !== leader)!;
+    await leader.server.removeNode(victim.id);
+    await waitFor(() => victim.server.isRemoved, "the victim to learn it");
+    await leader.server.addLearner(victim.id);
+    await leader.server.propose(enc("b"));
+    await waitFor(
+      () => !victim.server.isRemoved && !victim.server.status().removed,
+      "the victim to be a member again",
+    );
+    await waitFor(
+      () => victim.sm.items.join() === "a,b",
+      "the re-added node to replicate",
+    );
+  } finally {
+    await c.stop();
+  }
+});
