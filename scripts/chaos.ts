@@ -79,6 +79,14 @@ export interface ChaosOptions {
   reads: "linearizable" | "lease" | "stale";
   /** Raft tick of the nodes in ms. */
   tickMs: number;
+  /**
+   * Clock skew between processes: each node's clock (ticks, deadlines,
+   * lease) runs at a rate drawn from `[1 - skew, 1 + skew]` with a random
+   * offset (`--test-clock-rate`/`--test-clock-offset-ms` of serve). Keep it
+   * below the lease's assumption (`LEASE_MARGIN_TICKS / electionTick` =
+   * 0.2 for the default 10 ticks) when reads are `lease`.
+   */
+  clockSkew: number;
   /** Nodes snapshot after this many applied entries (small: many installs). */
   snapshotEntries: number;
   /** Folder for data, logs and the history (created, removed afterwards). */
@@ -150,6 +158,7 @@ export const CHAOS_DEFAULTS: ChaosOptions = {
   faultMs: [800, 4000],
   reads: "linearizable",
   tickMs: 100,
+  clockSkew: 0.05,
   snapshotEntries: 2000,
   root: `.chaos-data/run-${Date.now()}`,
   keepOnFailure: true,
@@ -583,6 +592,10 @@ export function parseChaosArgs(args: string[]): Partial<ChaosOptions> {
       case "--tick-ms":
         out.tickMs = num(a, args[++i], 5);
         break;
+      case "--clock-skew":
+        out.clockSkew = num(a, args[++i], 0);
+        if (out.clockSkew >= 0.5) throw new Error("--clock-skew must be < 0.5");
+        break;
       case "--gap-ms":
       case "--fault-ms": {
         const [lo, hi] = (args[++i] ?? "").split(",").map(Number);
@@ -661,12 +674,28 @@ export async function runChaos(
     throw new Error("partition faults need --partitions (network namespaces)");
   }
   const partitioner = o.netns ? new Partitioner(o.netns) : undefined;
+  // One clock per process, kept across its restarts.
+  const clocks = new Map<number, string[]>();
+  const clockRnd = prng(o.seed ^ 0x2c1b3c6d);
+  for (let id = 1; id <= o.nodes + 8; id++) {
+    const rate = 1 + (clockRnd() * 2 - 1) * o.clockSkew;
+    const offset = Math.floor(clockRnd() * 10_000);
+    clocks.set(id, [
+      "--test-clock-rate",
+      rate.toFixed(4),
+      "--test-clock-offset-ms",
+      String(offset),
+    ]);
+  }
   /** Nodes that rejoined with a fresh data folder (they start with --join). */
   const joining = new Set<number>();
   const cluster = await LocalCluster.start({
     nodes: o.nodes,
     root: o.root,
-    nodeArgs: (id) => joining.has(id) ? ["--join"] : [],
+    nodeArgs: (id) => [
+      ...(o.clockSkew > 0 ? clocks.get(id) ?? [] : []),
+      ...(joining.has(id) ? ["--join"] : []),
+    ],
     ...(o.netns
       ? {
         basePort: 7000,
@@ -1232,7 +1261,9 @@ export async function runChaos(
     divergence.length === 0 && crashes.length === 0;
   const wallMs = performance.now() - started;
   const summary =
-    `chaos: seed ${o.seed}, ${o.nodes} nodes, ${o.clients} clients, ${o.seconds} s, ${counts.total} ops (${counts.ok} ok, ${counts.fail} fail, ${counts.info} info; ok put ${okByFunction.put} get ${okByFunction.get} cas ${okByFunction.cas} delete ${okByFunction.delete}), ${faultLog.length} faults${
+    `chaos: seed ${o.seed}, ${o.nodes} nodes, ${o.clients} clients, ${o.seconds} s, clock skew ±${
+      (o.clockSkew * 100).toFixed(0)
+    } %, ${counts.total} ops (${counts.ok} ok, ${counts.fail} fail, ${counts.info} info; ok put ${okByFunction.put} get ${okByFunction.get} cas ${okByFunction.cas} delete ${okByFunction.delete}), ${faultLog.length} faults${
       faultKinds(faultLog)
     }, ${termsSeen.size} terms seen, verdict ${check.verdict} (${
       check.elapsedMs.toFixed(0)
@@ -1329,7 +1360,7 @@ export function historyJsonLines(history: readonly RecordedOp[]): string {
 
 const USAGE =
   `usage: deno task chaos [--seconds N] [--nodes 3|5] [--seed S] [--clients C]
-  [--keys K] [--own-keys K] [--timeout-ms MS] [--tick-ms MS] [--snapshot-entries N]
+  [--keys K] [--own-keys K] [--timeout-ms MS] [--tick-ms MS] [--clock-skew F] [--snapshot-entries N]
   [--reads linearizable|lease|stale]
   [--faults kill,pause,restart,partition,member | --no-faults] [--seeds N]
   [--gap-ms MIN,MAX] [--fault-ms MIN,MAX]

@@ -23,6 +23,11 @@ import { WalLog } from "../log/wal/wal_log.ts";
 import { consoleLogger, type Logger } from "../logger.ts";
 import { StoppedError } from "../runtime/errors.ts";
 import { RaftServer } from "../runtime/raft_server.ts";
+import {
+  type ClockSkew,
+  realScheduler,
+  skewedScheduler,
+} from "../runtime/scheduler.ts";
 import { raftMessageCodec } from "../transport/raft_codec.ts";
 import { TcpTransport } from "../transport/tcp/tcp_transport.ts";
 import { parseAddress } from "../transport/tcp/socket.ts";
@@ -104,6 +109,12 @@ export interface KvNodeOptions {
   encryptFrames?: boolean;
   /** Client tokens and roles (`--auth-tokens-file`); without them the API is open. */
   authTokens?: ClientToken[];
+  /**
+   * Test only (`--test-clock-rate`, `--test-clock-offset-ms`): run this
+   * node's clock — ticks, deadlines, lease — at `rate` times real time, to
+   * test clock skew between processes.
+   */
+  testClock?: ClockSkew;
   /** Serve the client API beyond loopback without tokens (`--insecure-client-api`). @default {false} */
   insecureClientApi?: boolean;
   /** HTTPS certificate and key for the client API (`--cert-file`, `--key-file`). */
@@ -206,6 +217,9 @@ Options:
   --compaction-lag N          entries kept below a snapshot (default 1000)
   --redirect                  followers answer writes with 307 instead of forwarding them
   --quiet                     log warnings only
+  --test-clock-rate R         test only: this node's clock (ticks, deadlines, lease) runs at
+                              R x real time (clock-skew tests; 0.5-2)
+  --test-clock-offset-ms MS   test only: a constant offset of this node's clock
   --help                      this text
 
 Client API security:
@@ -342,6 +356,7 @@ export function parseServeArgs(
     headerTimeoutMs: 10_000,
     requestTimeoutMs: 30_000,
     idleTimeoutMs: 5_000,
+    testClock: undefined as ClockSkew | undefined,
   };
   const file = (flag: string, v: string | undefined): string => {
     if (!v) throw new UsageError(`${flag} needs a file`);
@@ -424,6 +439,22 @@ export function parseServeArgs(
       case "--quiet":
         o.quiet = true;
         break;
+      case "--test-clock-rate": {
+        const rate = Number(value());
+        if (!Number.isFinite(rate) || rate < 0.5 || rate > 2) {
+          throw new UsageError("--test-clock-rate needs a number in [0.5, 2]");
+        }
+        o.testClock = { rate, offsetMs: o.testClock?.offsetMs ?? 0 };
+        break;
+      }
+      case "--test-clock-offset-ms": {
+        const offsetMs = Number(value());
+        if (!Number.isFinite(offsetMs)) {
+          throw new UsageError("--test-clock-offset-ms needs a number");
+        }
+        o.testClock = { rate: o.testClock?.rate ?? 1, offsetMs };
+        break;
+      }
       case "--cluster-id": {
         clusterId = value();
         const n = clusterId === undefined
@@ -825,6 +856,9 @@ export async function startKvNode(options: KvNodeOptions): Promise<KvNode> {
       stateMachine: kv,
       tickMs: options.tickMs,
       logger,
+      ...(options.testClock === undefined
+        ? {}
+        : { scheduler: skewedScheduler(realScheduler, options.testClock) }),
     });
     const srv = server;
     let fatal: Error | undefined;

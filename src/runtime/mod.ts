@@ -39,7 +39,9 @@ export {
 } from "./errors.ts";
 export {
   type CancelTimer,
+  type ClockSkew,
   realScheduler,
   type Scheduler,
+  skewedScheduler,
 } from "./scheduler.ts";
 export { Histogram, LATENCY_BUCKETS_MS } from "./metrics.ts";

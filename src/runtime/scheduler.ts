@@ -62,3 +62,48 @@ export const realScheduler: Scheduler = Object.freeze({
     return () => clearInterval(t);
   },
 });
+
+/** Options of {@linkcode skewedScheduler}. */
+export interface ClockSkew {
+  /**
+   * How fast this clock runs against `base` (1: the same; 1.05: 5 % fast).
+   * Must be finite and > 0.
+   */
+  rate: number;
+  /**
+   * A constant offset of `now()`, ms.
+   * @default {0}
+   */
+  offsetMs?: number;
+}
+
+/**
+ * A scheduler whose clock runs at `rate` times `base` (and is offset by
+ * `offsetMs`): its timers fire after `ms / rate` of base time. For tests of
+ * clock skew between nodes (ticks, deadlines and the lease all follow it);
+ * the lease assumes tick rates differ by less than `LEASE_MARGIN_TICKS /
+ * electionTick`.
+ *
+ * @example
+ * ```ts
+ * import { realScheduler, skewedScheduler } from "@raft-io/raft";
+ * const fast = skewedScheduler(realScheduler, { rate: 1.05 });
+ * const cancel = fast.every(100, () => {}); // every ~95 ms of real time
+ * cancel();
+ * ```
+ */
+export function skewedScheduler(base: Scheduler, skew: ClockSkew): Scheduler {
+  const rate = skew.rate;
+  if (typeof rate !== "number" || !Number.isFinite(rate) || rate <= 0) {
+    throw new RangeError(
+      `clock rate must be a finite number > 0 (got ${String(rate)})`,
+    );
+  }
+  const offset = skew.offsetMs ?? 0;
+  const origin = base.now();
+  return {
+    now: () => origin + (base.now() - origin) * rate + offset,
+    after: (ms, fn) => base.after(ms / rate, fn),
+    every: (ms, fn) => base.every(ms / rate, fn),
+  };
+}

@@ -191,3 +191,23 @@ Deno.test("serve flags: --encrypt-frames needs a cluster secret", () => {
     /--encrypt-frames needs --cluster-secret-file/,
   );
 });
+
+Deno.test("serve flags: the test-only clock skew flags set the node's clock rate and offset, within bounds", () => {
+  const o = parseServeArgs([
+    ...base,
+    "--insecure",
+    "--test-clock-rate",
+    "1.05",
+    "--test-clock-offset-ms",
+    "250",
+  ]);
+  assert.ok(o !== "help");
+  assert.deepEqual(o.testClock, { rate: 1.05, offsetMs: 250 });
+  for (const bad of ["0", "3", "fast"]) {
+    assert.throws(
+      () => parseServeArgs([...base, "--insecure", "--test-clock-rate", bad]),
+      (e: unknown) =>
+        e instanceof UsageError && e.message.includes("--test-clock-rate"),
+    );
+  }
+});
