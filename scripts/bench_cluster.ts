@@ -8,6 +8,10 @@
  * through its v3 JSON gateway) as the baseline, and ratios are printed.
  *
  * Flags: --clients 1,16,64,256  --seconds 10  --warmup 1  --baseline etcd|none
+ *        --peers secret|insecure|encrypt[,...] (peer frames: sealed with a
+ *        MAC — the default —, not protected, or encrypted; several modes are
+ *        measured one after another in the same run, with their ratio to the
+ *        first)
  *        --profile DIR (write a V8 CPU profile of every node into DIR)
  *        --http raw|fetch (the load generator's HTTP client; see load_gen.ts)
  *
@@ -28,6 +32,12 @@ const warmup = Number(flag("warmup", "1"));
 const baseline = flag("baseline", "etcd");
 const profileDir = flag("profile", "");
 const httpClient = flag("http", "raw");
+const peerModes = flag("peers", "secret").split(",");
+for (const m of peerModes) {
+  if (m !== "secret" && m !== "insecure" && m !== "encrypt") {
+    throw new Error(`--peers takes secret, insecure or encrypt (got ${m})`);
+  }
+}
 const CLK_TCK = 100;
 
 /**
@@ -120,33 +130,55 @@ async function measure(
 
 const rows: Row[] = [];
 
-const raft = await LocalCluster.start({
-  nodes: 3,
-  root: `.bench-data/cluster-${Date.now()}`,
-  extraArgs: ["--quiet"],
-  denoFlags: profileDir === ""
-    ? []
-    : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`],
-});
-try {
-  const leader = await raft.waitForLeader();
-  const pids: Record<string, number> = {};
-  for (const n of raft.nodes) {
-    pids[`node${n.id}${n.id === leader.id ? "*" : ""}`] = n.process!.pid;
+for (const mode of peerModes) {
+  const system = mode === "secret" ? "raft-io" : `raft-io (${mode})`;
+  const raft = await LocalCluster.start({
+    nodes: 3,
+    root: `.bench-data/cluster-${Date.now()}`,
+    extraArgs: ["--quiet", ...(mode === "encrypt" ? ["--encrypt-frames"] : [])],
+    insecure: mode === "insecure",
+    denoFlags: profileDir === ""
+      ? []
+      : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`],
+  });
+  try {
+    const leader = await raft.waitForLeader();
+    const pids: Record<string, number> = {};
+    for (const n of raft.nodes) {
+      pids[`node${n.id}${n.id === leader.id ? "*" : ""}`] = n.process!.pid;
+    }
+    for (const c of clientCounts) {
+      rows.push(
+        await measure(
+          system,
+          "raft-io",
+          raft.node(leader.id).httpUrl,
+          c,
+          pids,
+        ),
+      );
+    }
+  } finally {
+    await raft.destroy();
   }
-  for (const c of clientCounts) {
-    rows.push(
-      await measure(
-        "raft-io",
-        "raft-io",
-        raft.node(leader.id).httpUrl,
-        c,
-        pids,
-      ),
+}
+if (peerModes.length > 1) {
+  const first = peerModes[0] === "secret"
+    ? "raft-io"
+    : `raft-io (${peerModes[0]})`;
+  for (const row of rows) {
+    const base = rows.find((r) =>
+      r.system === first && r.clients === row.clients
     );
+    if (base === undefined || row.system === first) continue;
+    console.log(JSON.stringify({
+      case: "peer-frames",
+      system: row.system,
+      clients: row.clients,
+      opsPerSecRatio: +(row.opsPerSec / base.opsPerSec).toFixed(3),
+      vs: first,
+    }));
   }
-} finally {
-  await raft.destroy();
 }
 
 if (baseline === "etcd") {

@@ -37,6 +37,8 @@ export interface LocalClusterOptions {
   basePort?: number;
   /** Extra flags for `serve.ts` (e.g. snapshot thresholds). */
   extraArgs?: string[];
+  /** Run the nodes with `--insecure` instead of the cluster secret (no peer authentication, frames not sealed). */
+  insecure?: boolean;
   /**
    * Pick every port by binding port 0 (a port free a moment ago) instead of
    * a random `basePort` range. Ignored when `basePort` is given.
@@ -86,6 +88,7 @@ export class LocalCluster {
   readonly root: string;
   readonly secretFile: string;
   readonly #extraArgs: string[];
+  #insecure = false;
   readonly #nodeArgs: ((id: number) => string[]) | undefined;
   readonly #paused = new Set<number>();
   #prefix: ((id: number) => string[]) | undefined;
@@ -132,6 +135,7 @@ export class LocalCluster {
       options.nodeArgs,
     );
     cluster.#prefix = options.commandPrefix;
+    cluster.#insecure = options.insecure === true;
     cluster.#denoFlags = options.denoFlags ?? [];
     cluster.#allowNet = [...new Set(nodes.map((n) => host(n.id)))].join(",");
     const secret = crypto.getRandomValues(new Uint8Array(32));
@@ -165,8 +169,9 @@ export class LocalCluster {
       node.dataDir,
       "--http",
       node.httpUrl.replace("http://", ""),
-      "--cluster-secret-file",
-      this.secretFile,
+      ...(this.#insecure
+        ? ["--insecure"]
+        : ["--cluster-secret-file", this.secretFile]),
     ];
     for (const peer of this.nodes) {
       args.push("--peer", `${peer.id}=${peer.raftAddress}`);
