@@ -56,13 +56,17 @@ Deno.test("a three-node cluster elects one leader and every node applies the sam
   }
 });
 
-Deno.test("a follower rejects a proposal with NotLeaderError naming the leader", async () => {
+Deno.test("a follower rejects a proposal and a transfer with NotLeaderError naming the leader", async () => {
   const c = await startCluster(3);
   try {
     const leader = await waitForLeader(c.nodes);
     const follower = c.nodes.find((n) => n !== leader)!;
     await assert.rejects(
       () => follower.server.propose(enc("nope")),
+      (e: unknown) => e instanceof NotLeaderError && e.leaderId === leader.id,
+    );
+    await assert.rejects(
+      () => follower.server.transferLeadership(leader.id),
       (e: unknown) => e instanceof NotLeaderError && e.leaderId === leader.id,
     );
   } finally {

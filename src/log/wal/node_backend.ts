@@ -93,17 +93,22 @@ class NodeWalFile implements WalFile {
   }
 }
 
+/** Writes `text` to `path` and makes it durable before returning. */
+async function writeSynced(path: string, text: string): Promise<void> {
+  const handle = await fsp.open(path, "w", 0o644);
+  try {
+    await handle.writeFile(text);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
 const nodeLockOps: LockFileOps = {
   async createExclusive(path, text, tmp) {
     try {
       for (let attempt = 0;; attempt++) {
-        const handle = await fsp.open(tmp, "w", 0o644);
-        try {
-          await handle.writeFile(text);
-          await handle.datasync();
-        } finally {
-          await handle.close();
-        }
+        await writeSynced(tmp, text);
         try {
           await fsp.link(tmp, path);
           return true;
@@ -126,13 +131,7 @@ const nodeLockOps: LockFileOps = {
     }
   },
   async replace(path, text, tmp) {
-    const handle = await fsp.open(tmp, "w", 0o644);
-    try {
-      await handle.writeFile(text);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
+    await writeSynced(tmp, text);
     await fsp.rename(tmp, path);
   },
   async remove(path) {
